@@ -1,0 +1,1 @@
+"""Contrastive baselines for the Spirograph benchmark: SimCLR, InvCLR, CLeVER, Invariance Propagation."""

@@ -1,0 +1,1 @@
+"""One module per training method: state, config validation and the training step."""

@@ -1,0 +1,19 @@
+"""Spirograph: a differentiable, GPU-batched synthetic benchmark for representation learning."""
+
+from ._version import __version__
+from .factors import DEFAULT_CONTENT, DEFAULT_NUISANCE, DEFAULT_RANGES, FACTOR_GROUPS, FACTOR_NAMES, Factor, FactorSpace
+from .generator import Spirograph
+from .render import render
+
+__all__ = [
+    "__version__",
+    "DEFAULT_CONTENT",
+    "DEFAULT_NUISANCE",
+    "DEFAULT_RANGES",
+    "FACTOR_GROUPS",
+    "FACTOR_NAMES",
+    "Factor",
+    "FactorSpace",
+    "render",
+    "Spirograph",
+]

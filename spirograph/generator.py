@@ -1,0 +1,216 @@
+"""``Spirograph``: a FactorSpace plus the renderer, batched on any device."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+
+from ._validate import bad_value, check_choice, check_int, check_positive_float
+from .factors import FACTOR_NAMES, FactorSpace, stack
+from .render import NORMALIZATIONS, check_factors, render_unchecked
+
+DEFAULT_CHUNK = 8192  # images per render call when no gradient is needed (~40 MB of float32 work)
+
+
+class Spirograph:
+    """The Spirograph generative process: sample content and nuisance factors, render images.
+
+    Content and nuisance are passed around as column tensors, ``content`` (B, n_content) and
+    ``nuisance`` (B, n_nuisance), with columns in the order of ``space.content`` and
+    ``space.nuisance``.
+
+    Args:
+        space: factor ranges and roles (default: SPEC §1).
+        resolution, n_points, extent, normalize: rendering options of ``spirograph.render``.
+        device: where images are rendered.
+        dtype: floating dtype of factors and images (float32 or float64).
+
+    Example:
+        >>> gen = Spirograph()
+        >>> content, nuisance = gen.sample(8, seed=0, stream="train")
+        >>> gen.render(content, nuisance).shape
+        torch.Size([8, 3, 32, 32])
+    """
+
+    def __init__(
+        self,
+        space: FactorSpace | None = None,
+        *,
+        resolution: int = 32,
+        n_points: int = 40,
+        extent: float = 6.0,
+        normalize: str = "row",
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        if space is None:
+            space = FactorSpace()
+        if not isinstance(space, FactorSpace):
+            raise bad_value("space", type(space).__name__, "a spirograph.FactorSpace")
+        if dtype not in (torch.float32, torch.float64):
+            raise bad_value("dtype", dtype, "torch.float32 or torch.float64")
+        self.space = space
+        self.resolution = check_int("resolution", resolution, 2)
+        self.n_points = check_int("n_points", n_points, 2)
+        self.extent = check_positive_float("extent", extent)
+        self.normalize = check_choice("normalize", normalize, NORMALIZATIONS)
+        try:
+            self.device = torch.device(device)
+        except (RuntimeError, TypeError):
+            raise bad_value("device", device, "a torch device such as 'cpu' or 'cuda:0'") from None
+        self.dtype = dtype
+
+    def __repr__(self) -> str:
+        return (
+            f"Spirograph(resolution={self.resolution}, n_points={self.n_points}, extent={self.extent:g}, "
+            f"normalize={self.normalize!r}, device={str(self.device)!r}, dtype={self.dtype}, space={self.space!r})"
+        )
+
+    @property
+    def content_names(self) -> tuple[str, ...]:
+        return self.space.content
+
+    @property
+    def nuisance_names(self) -> tuple[str, ...]:
+        return self.space.nuisance
+
+    def render_options(self) -> dict:
+        """The keyword arguments this generator passes to ``spirograph.render``."""
+        return dict(resolution=self.resolution, n_points=self.n_points, extent=self.extent, normalize=self.normalize)
+
+    # -- sampling --------------------------------------------------------------------------
+    def sample_content(self, n: int, *, seed: int, stream: str = "train", start: int = 0) -> torch.Tensor:
+        """Content of items ``start .. start+n-1`` of ``(seed, stream)``: tensor (n, n_content)."""
+        return self._sample(self.content_names, n, seed=seed, stream=stream, start=start)
+
+    def sample_nuisance(
+        self,
+        n: int,
+        *,
+        seed: int | None = None,
+        stream: str = "train",
+        start: int = 0,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Nuisance draws, tensor (n, n_nuisance): per item from ``seed``/``stream``, or from ``generator``.
+
+        Exactly one of ``seed`` and ``generator`` must be given.
+        """
+        if (seed is None) == (generator is None):
+            raise bad_value("seed/generator", (seed, generator), "exactly one of seed and generator")
+        if generator is not None:
+            draw = self.space.sample_with(n, generator, names=self.nuisance_names, dtype=self.dtype, device=self.device)
+            return stack(draw, self.nuisance_names) if self.nuisance_names else torch.empty(n, 0, dtype=self.dtype, device=self.device)
+        return self._sample(self.nuisance_names, n, seed=seed, stream=stream, start=start)
+
+    def sample(self, n: int, *, seed: int, stream: str = "train", start: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Content and nuisance of items ``start .. start+n-1``: tensors (n, n_content), (n, n_nuisance)."""
+        return (
+            self.sample_content(n, seed=seed, stream=stream, start=start),
+            self.sample_nuisance(n, seed=seed, stream=stream, start=start),
+        )
+
+    def _sample(self, names: tuple[str, ...], n: int, *, seed: int, stream: str, start: int) -> torch.Tensor:
+        draw = self.space.sample(n, seed=seed, stream=stream, start=start, names=names, dtype=self.dtype, device=self.device)
+        if not names:
+            return torch.empty(check_int("n", n, 0), 0, dtype=self.dtype, device=self.device)
+        return stack(draw, names)
+
+    # -- rendering -------------------------------------------------------------------------
+    def factors(self, content: torch.Tensor, nuisance: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Merge column tensors (B, n_content) and (B, n_nuisance) into the ten-factor mapping."""
+        self._check_columns("content", content, self.content_names)
+        self._check_columns("nuisance", nuisance, self.nuisance_names)
+        if content.shape[0] != nuisance.shape[0]:
+            raise bad_value("nuisance.shape", tuple(nuisance.shape), f"{content.shape[0]} rows like content")
+        merged = {n: content[:, i] for i, n in enumerate(self.content_names)}
+        merged.update({n: nuisance[:, i] for i, n in enumerate(self.nuisance_names)})
+        return {n: merged[n] for n in FACTOR_NAMES}
+
+    def render(
+        self, content: torch.Tensor, nuisance: torch.Tensor, *, chunk_size: int | None = DEFAULT_CHUNK, validate: bool = True
+    ) -> torch.Tensor:
+        """Render images from content (B, n_content) and nuisance (B, n_nuisance) tensors.
+
+        Without autograd the batch is rendered in chunks of ``chunk_size`` so memory stays
+        bounded; when a gradient is needed it is rendered in one piece.
+
+        Returns:
+            Tensor (B, 3, R, R) on ``self.device``.
+        """
+        factors = self.factors(content.to(self.device), nuisance.to(self.device))
+        if validate:
+            check_factors(factors)
+        opts = self.render_options()
+        needs_grad = torch.is_grad_enabled() and (content.requires_grad or nuisance.requires_grad)
+        batch = content.shape[0]
+        if needs_grad or chunk_size is None or batch <= chunk_size:
+            return render_unchecked(factors, **opts)
+        chunk_size = check_int("chunk_size", chunk_size, 1)
+        out = torch.empty(batch, 3, self.resolution, self.resolution, dtype=self.dtype, device=self.device)
+        for lo in range(0, batch, chunk_size):
+            part = {k: v[lo : lo + chunk_size] for k, v in factors.items()}
+            out[lo : lo + chunk_size] = render_unchecked(part, **opts)
+        return out
+
+    def items(self, n: int, *, seed: int, stream: str = "train", start: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Images, content and nuisance of items ``start .. start+n-1`` of ``(seed, stream)``.
+
+        Returns:
+            ``(images (n, 3, R, R), content (n, n_content), nuisance (n, n_nuisance))``.
+        """
+        content, nuisance = self.sample(n, seed=seed, stream=stream, start=start)
+        return self.render(content, nuisance, validate=False), content, nuisance
+
+    def views(
+        self,
+        content: torch.Tensor,
+        k: int = 2,
+        *,
+        generator: torch.Generator | None = None,
+        seed: int | None = None,
+        stream: str = "views",
+        start: int = 0,
+        requires_grad: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``k`` views of each content row, each with an independent nuisance draw.
+
+        Nuisance comes from ``generator`` (training) or, per item, from ``seed`` with streams
+        ``f"{stream}/{j}"`` for view j and items ``start .. start+B-1`` (evaluation; reproducible
+        by construction). Exactly one of ``generator`` and ``seed`` must be given.
+
+        Args:
+            content: (B, n_content).
+            k: number of views (>= 1).
+            requires_grad: make the returned nuisance a leaf that requires grad, so that images
+                can be differentiated with respect to it (the InvCLR gradient penalty).
+
+        Returns:
+            ``(images (k, B, 3, R, R), nuisance (k, B, n_nuisance))``.
+        """
+        k = check_int("k", k, 1)
+        self._check_columns("content", content, self.content_names)
+        batch = content.shape[0]
+        content = content.to(self.device, self.dtype)
+        if (seed is None) == (generator is None):
+            raise bad_value("seed/generator", (seed, generator), "exactly one of seed and generator")
+        if generator is not None:
+            draws = [self.sample_nuisance(batch, generator=generator) for _ in range(k)]
+        else:
+            draws = [self.sample_nuisance(batch, seed=seed, stream=f"{stream}/{j}", start=start) for j in range(k)]
+        nuisance = torch.stack(draws)
+        if requires_grad:
+            nuisance.requires_grad_(True)
+        # One render call for all k views: the content is repeated, the nuisance stacked.
+        images = self.render(content.repeat(k, 1), nuisance.reshape(k * batch, -1), validate=False)
+        return images.reshape(k, batch, 3, self.resolution, self.resolution), nuisance
+
+    def _check_columns(self, argument: str, value: torch.Tensor, names: Iterable[str]) -> None:
+        names = tuple(names)
+        if not isinstance(value, torch.Tensor):
+            raise bad_value(argument, type(value).__name__, f"a tensor (B, {len(names)}) with columns {names}")
+        if value.ndim != 2 or value.shape[1] != len(names):
+            raise bad_value(f"{argument}.shape", tuple(value.shape), f"(B, {len(names)}) with columns {names}")
+        if not value.is_floating_point():
+            raise bad_value(f"{argument}.dtype", value.dtype, "a floating dtype")

@@ -1,0 +1,1 @@
+"""The leaderboard harness: suites, probes, metrics, result files and the leaderboard."""
