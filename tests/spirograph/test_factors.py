@@ -1,0 +1,140 @@
+"""FactorSpace: roles, ranges, pins, shifts and reproducible per-item sampling."""
+
+import multiprocessing as mp
+
+import pytest
+import torch
+
+from spirograph import DEFAULT_CONTENT, DEFAULT_NUISANCE, FACTOR_NAMES, FactorSpace
+
+
+def test_defaults_follow_spec():
+    space = FactorSpace()
+    assert space.content == DEFAULT_CONTENT == ("m", "b", "sigma", "fg_r")
+    assert space.nuisance == DEFAULT_NUISANCE == ("h", "fg_g", "fg_b", "bg_r", "bg_g", "bg_b")
+    assert (space["m"].low, space["m"].high) == (2.0, 5.0)
+    assert (space["bg_b"].low, space["bg_b"].high) == (0.0, 0.6)
+    # SPEC §5: the prior-mean predictor of the nuisance scores ~0.0807 mean MSE.
+    assert space.prior_variance(space.nuisance).mean().item() == pytest.approx(0.0807, abs=3e-4)
+
+
+def test_roles_can_be_reassigned():
+    space = FactorSpace().with_roles(content=["h", "bg_r"])
+    assert space.content == ("h", "bg_r")
+    assert set(space.nuisance) == set(FACTOR_NAMES) - {"h", "bg_r"}
+    # Order of the given names does not matter: columns follow the canonical order.
+    assert FactorSpace(content=["sigma", "m"]).content == ("m", "sigma")
+
+
+def test_range_and_pin():
+    space = FactorSpace().with_range("h", 1.0, 1.5).pin("bg_g", 0.25)
+    draw = space.sample(1000, seed=0)
+    assert draw["h"].min() >= 1.0 and draw["h"].max() <= 1.5
+    assert torch.all(draw["bg_g"] == 0.25)
+    assert space["bg_g"].pinned and "bg_g" in space.nuisance
+    assert FactorSpace({"m": (3, 4), "sigma": 0.5})["sigma"].pinned
+
+
+@pytest.mark.parametrize("target,names", [("background", ("bg_r", "bg_g", "bg_b")), ("h", ("h",)), ("foreground", ("fg_r", "fg_g", "fg_b"))])
+@pytest.mark.parametrize("mu,width", [(0.3, 0.1), (-0.5, 0.0), (0.0, 0.4)])
+def test_shift_follows_spec(target, names, mu, width):
+    base = FactorSpace()
+    if target == "h" and mu - width <= -0.5:
+        pytest.skip("shift would leave an empty range")
+    shifted = base.shifted(target, mean_shift=mu, width_change=width)
+    for name in FACTOR_NAMES:
+        low, high = base[name].low, base[name].high
+        if name in names:
+            low, high = low + mu - width, high + mu + width
+        assert shifted[name].low == pytest.approx(low) and shifted[name].high == pytest.approx(high)
+
+
+def test_same_item_same_value_regardless_of_batching():
+    space = FactorSpace()
+    whole = space.sample(10_000, seed=7, stream="train")
+    parts = [space.sample(100, seed=7, stream="train", start=s) for s in range(0, 10_000, 100)]
+    for name in FACTOR_NAMES:
+        assert torch.equal(whole[name], torch.cat([p[name] for p in parts]))
+
+
+def _draw_in_worker(args):
+    start, count = args
+    return FactorSpace().sample(count, seed=7, stream="train", start=start)
+
+
+def test_same_values_across_worker_processes():
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(2) as pool:
+        parts = pool.map(_draw_in_worker, [(0, 250), (250, 250), (500, 500)])
+    whole = FactorSpace().sample(1000, seed=7, stream="train")
+    for name in FACTOR_NAMES:
+        assert torch.equal(whole[name], torch.cat([p[name] for p in parts]))
+
+
+def test_streams_seeds_and_factors_are_independent():
+    space = FactorSpace()
+    a = space.sample(2000, seed=1, stream="train")
+    b = space.sample(2000, seed=1, stream="test")
+    c = space.sample(2000, seed=2, stream="train")
+    assert not torch.equal(a["m"], b["m"]) and not torch.equal(a["m"], c["m"])
+    u = torch.stack([(a[n] - space[n].low) / (space[n].high - space[n].low) for n in FACTOR_NAMES]).double()
+    corr = torch.corrcoef(u)
+    assert (corr - torch.eye(10, dtype=corr.dtype)).abs().max() < 0.1
+    assert u.mean().item() == pytest.approx(0.5, abs=0.02)
+
+
+def test_shift_keeps_per_item_uniforms_so_splits_pair_up():
+    base, shifted = FactorSpace(), FactorSpace().shifted("background", 0.2)
+    a = base.sample(50, seed=3, stream="test", dtype=torch.float64)
+    b = shifted.sample(50, seed=3, stream="test", dtype=torch.float64)
+    assert torch.equal(a["m"], b["m"])
+    assert torch.allclose(b["bg_r"], a["bg_r"] + 0.2)
+
+
+def test_generator_sampling_replays_and_spares_global_rng():
+    space = FactorSpace()
+    global_state = torch.get_rng_state()
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    a = space.sample_with(64, g1, names=space.nuisance)
+    b = space.sample_with(64, g2, names=space.nuisance)
+    assert all(torch.equal(a[n], b[n]) for n in space.nuisance)
+    assert torch.equal(global_state, torch.get_rng_state())
+    assert a["h"].min() >= 0.5 and a["h"].max() <= 2.5
+
+
+def test_dict_round_trip():
+    space = FactorSpace().with_roles(["m", "h"]).pin("sigma", 0.5).shifted("background", 0.1, 0.1)
+    assert FactorSpace.from_dict(space.to_dict()) == space
+
+
+@pytest.mark.parametrize(
+    "build,match",
+    [
+        (lambda: FactorSpace({"q": (0, 1)}), "unknown factor 'q'"),
+        (lambda: FactorSpace({"m": (3, 3)}), "low < high"),
+        (lambda: FactorSpace({"m": (4, 3)}), "low < high"),
+        (lambda: FactorSpace({"m": (float("nan"), 3)}), "finite"),
+        (lambda: FactorSpace({"b": (0.0, 1.0)}), "b > 0"),
+        (lambda: FactorSpace({"sigma": (-1.0, 1.0)}), "sigma > 0"),
+        (lambda: FactorSpace({"m": "wide"}), "ranges\\[.m.\\]"),
+        (lambda: FactorSpace(content=["m", "m"]), "at most once"),
+        (lambda: FactorSpace(content=["m", "b"], nuisance=["b", "h"]), "disjoint"),
+        (lambda: FactorSpace(content=["m"], nuisance=["h"]), "covering all ten"),
+        (lambda: FactorSpace(content=[]), "at least one content"),
+        (lambda: FactorSpace(content="m"), "not a string"),
+        (lambda: FactorSpace().with_range("h", 2.0, 1.0), "low < high"),
+        (lambda: FactorSpace().pin("sigma", 0.0), "sigma > 0"),
+        (lambda: FactorSpace().shifted("backgrund", 0.1), "did you mean 'background'"),
+        (lambda: FactorSpace().shifted("h", 0.0, -1.5), "low < high"),
+        (lambda: FactorSpace().shifted("h", float("inf")), "mean_shift"),
+        (lambda: FactorSpace().sample(-1, seed=0), "n=-1"),
+        (lambda: FactorSpace().sample(3, seed=-2), "seed=-2"),
+        (lambda: FactorSpace().sample(3, seed=1.5), "seed=1.5"),
+        (lambda: FactorSpace().sample(3, seed=0, stream=""), "stream"),
+        (lambda: FactorSpace().sample(3, seed=0, names=["x"]), "unknown factor 'x'"),
+        (lambda: FactorSpace().sample_with(3, 42), "torch.Generator"),
+    ],
+)
+def test_bad_input_raises(build, match):
+    with pytest.raises(ValueError, match=match):
+        build()
