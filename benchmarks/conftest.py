@@ -1,0 +1,1 @@
+"""Benchmarks run with `pytest benchmarks --benchmark-enable` (they are disabled in the test suite)."""
