@@ -1,0 +1,152 @@
+"""Run directories and checkpoints: refuse to clobber, write atomically, load with clear errors."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from spirograph._validate import bad_value
+
+CONFIG_FILE = "config.json"
+CHECKPOINT_FILE = "checkpoint.pt"
+METRICS_FILE = "metrics.jsonl"
+ENCODER_FILE = "encoder.pt"
+RESULT_FILE = "result.json"
+VALIDATION_FILE = "validation.json"
+RUN_FILES = (CONFIG_FILE, CHECKPOINT_FILE, METRICS_FILE, ENCODER_FILE, RESULT_FILE, VALIDATION_FILE)
+CHECKPOINT_FORMAT = "spirograph-train-checkpoint/1"
+_CHECKPOINT_KEYS = ("format", "step", "record", "model", "optimizer", "scheduler", "generators")
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (non-finite loss); the last good checkpoint is kept."""
+
+
+def atomic_write_bytes(path: Path, write) -> None:
+    """Write ``path`` through a temporary file in the same folder, so no partial file is ever left."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+
+    atomic_write_bytes(path, write)
+
+
+def _differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            out += _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return out
+
+
+class RunDir:
+    """A training run's folder: ``config.json``, ``checkpoint.pt``, ``metrics.jsonl``, ``encoder.pt``, ``result.json``."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def prepare(self, record: Mapping[str, Any], *, resume: bool, overwrite: bool) -> None:
+        """Create the folder and its config, or check it against an existing one.
+
+        Raises:
+            ValueError: the folder holds a run and neither ``resume`` (same config) nor
+                ``overwrite`` was given; ``resume`` with a different config or without a checkpoint;
+                ``path`` exists and is not a folder.
+        """
+        record = json.loads(json.dumps(record))  # normalise tuples etc. to their JSON form
+        if self.path.exists() and not self.path.is_dir():
+            raise bad_value("--out", str(self.path), "a run directory (the path exists and is not a folder)")
+        config_path = self.file(CONFIG_FILE)
+        existing = [n for n in RUN_FILES if self.file(n).exists()]
+        if resume:
+            if not config_path.exists() or not self.file(CHECKPOINT_FILE).exists():
+                raise bad_value("--resume", str(self.path), "a run directory with config.json and checkpoint.pt")
+            old = self.read_config()
+            diff = _differences(old, record)
+            if diff:
+                raise bad_value("--resume", str(self.path), "the same config as the run being resumed; differs in " + "; ".join(diff))
+            return
+        if existing and not overwrite:
+            if config_path.exists():
+                diff = _differences(self.read_config(), record)
+                what = "a different config (" + "; ".join(diff) + ")" if diff else "the same config"
+            else:
+                what = "files " + ", ".join(existing)
+            raise bad_value(
+                "--out", str(self.path), f"a new run directory; it already holds a run with {what}: pass --resume to continue it or --overwrite to replace it"
+            )
+        if overwrite:
+            for name in existing:
+                self.file(name).unlink()
+        self.path.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(config_path, json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+    def read_config(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.file(CONFIG_FILE).read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise bad_value("config.json", str(self.file(CONFIG_FILE)), f"valid JSON ({err})") from None
+
+    def save_checkpoint(self, state: Mapping[str, Any]) -> None:
+        """Write ``checkpoint.pt`` atomically (the previous one stays intact until the new one is complete)."""
+        atomic_write_bytes(self.file(CHECKPOINT_FILE), lambda tmp: torch.save(dict(state, format=CHECKPOINT_FORMAT), tmp))
+
+    def load_checkpoint(self, map_location: torch.device | str = "cpu") -> dict[str, Any]:
+        """Read ``checkpoint.pt``.
+
+        Raises:
+            ValueError: the file is missing, corrupted or not a training checkpoint.
+        """
+        path = self.file(CHECKPOINT_FILE)
+        if not path.exists():
+            raise bad_value("checkpoint", str(path), "an existing checkpoint file")
+        try:
+            state = torch.load(path, map_location=map_location, weights_only=True)
+        except Exception as err:  # torch.load raises many kinds (zip, pickle, EOF, runtime) on damage
+            raise bad_value("checkpoint", str(path), f"a readable training checkpoint; it is corrupted ({type(err).__name__}: {err})") from None
+        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT or any(k not in state for k in _CHECKPOINT_KEYS):
+            raise bad_value("checkpoint", str(path), f"a {CHECKPOINT_FORMAT} file with keys {', '.join(_CHECKPOINT_KEYS)}")
+        return state
+
+    def truncate_metrics(self, before_step: int) -> None:
+        """Drop metrics lines of steps ≥ ``before_step`` (written after the checkpoint a run resumes from)."""
+        path = self.file(METRICS_FILE)
+        if not path.exists():
+            return
+        kept = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                if json.loads(line)["step"] < before_step:
+                    kept.append(line)
+            except (json.JSONDecodeError, KeyError, TypeError):
+                continue  # a line cut off by the interruption
+        atomic_write_text(path, "".join(line + "\n" for line in kept))
+
+    def append_metrics(self, entry: Mapping[str, Any]) -> None:
+        with open(self.file(METRICS_FILE), "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry, sort_keys=True) + "\n")

@@ -1,0 +1,122 @@
+"""The trainer's configuration: data, encoder, optimiser, schedule and bookkeeping (SPEC §2)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from spirograph._validate import bad_value, check_choice, check_int, check_positive_float, unknown_name
+from spirograph.render import NORMALIZATIONS
+
+from .encoders import ENCODERS
+
+OPTIMIZERS = ("lars", "sgd", "adamw")
+SCHEDULE_UNITS = ("epoch", "step")
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one training run (method settings live in the method's own config).
+
+    Attributes:
+        encoder: "resnet18" or "convnet"; ``encoder_kwargs`` go to its constructor.
+        n_contents: size of the fixed training set of content vectors (paper: 100,000).
+        data_seed: seed of the training contents (stream ``baselines/train``).
+        batch_size: global batch (items per step over all ranks; paper: 512); ≥ 2.
+        epochs: passes over the training set; one epoch is ⌊n_contents / batch_size⌋ steps.
+        max_steps: stop after this many steps (None: the whole schedule); the schedule is unchanged.
+        optimizer: "lars" (paper), "sgd" or "adamw".
+        base_lr: learning rate per 256 items; the lr is base_lr·batch_size/256 (paper: 1.5 → 3.0).
+        momentum, weight_decay, trust_coefficient: optimiser settings (paper: 0.9, 1e-6, 1e-3).
+        warmup_epochs: linear warm-up length in epochs (paper: 10), then cosine to 0.
+        schedule_unit: "epoch" (paper: the lr changes once per epoch) or "step".
+        resolution, normalize: rendering options (paper: 32, "row").
+        checkpoint_every: steps between checkpoints (a checkpoint is also written at the end).
+        log_every: steps between metrics-log lines.
+    """
+
+    encoder: str = "resnet18"
+    encoder_kwargs: dict = field(default_factory=dict)
+    n_contents: int = 100_000
+    data_seed: int = 0
+    batch_size: int = 512
+    epochs: int = 50
+    max_steps: int | None = None
+    optimizer: str = "lars"
+    base_lr: float = 1.5
+    momentum: float = 0.9
+    weight_decay: float = 1e-6
+    trust_coefficient: float = 1e-3
+    warmup_epochs: float = 10
+    schedule_unit: str = "epoch"
+    resolution: int = 32
+    normalize: str = "row"
+    checkpoint_every: int = 500
+    log_every: int = 10
+
+    def validate(self) -> "TrainConfig":
+        """Check every field; return ``self``. Raises ValueError naming the field."""
+        if self.encoder not in ENCODERS:
+            raise unknown_name("encoder", self.encoder, ENCODERS)
+        if not isinstance(self.encoder_kwargs, dict):
+            raise bad_value("encoder_kwargs", self.encoder_kwargs, "a dict of keyword arguments")
+        self.n_contents = check_int("n_contents", self.n_contents, 2)
+        self.data_seed = check_int("data_seed", self.data_seed, 0)
+        self.batch_size = check_int("batch_size", self.batch_size, 2)
+        if self.batch_size > self.n_contents:
+            raise bad_value("batch_size", self.batch_size, f"at most n_contents ({self.n_contents})")
+        self.epochs = check_int("epochs", self.epochs, 1)
+        if self.max_steps is not None:
+            self.max_steps = check_int("max_steps", self.max_steps, 1)
+        self.optimizer = check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        self.base_lr = check_positive_float("base_lr", self.base_lr)
+        for name in ("momentum", "weight_decay", "warmup_epochs"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise bad_value(name, value, "a finite number >= 0")
+        if self.momentum >= 1:
+            raise bad_value("momentum", self.momentum, "a number in [0, 1)")
+        self.trust_coefficient = check_positive_float("trust_coefficient", self.trust_coefficient)
+        if self.warmup_epochs >= self.epochs:
+            raise bad_value("warmup_epochs", self.warmup_epochs, f"fewer than epochs ({self.epochs})")
+        self.schedule_unit = check_choice("schedule_unit", self.schedule_unit, SCHEDULE_UNITS)
+        self.resolution = check_int("resolution", self.resolution, 2)
+        self.normalize = check_choice("normalize", self.normalize, NORMALIZATIONS)
+        self.checkpoint_every = check_int("checkpoint_every", self.checkpoint_every, 1)
+        self.log_every = check_int("log_every", self.log_every, 1)
+        return self
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.n_contents // self.batch_size
+
+    @property
+    def total_steps(self) -> int:
+        """Steps actually run: the full schedule, or ``max_steps`` if smaller."""
+        full = self.epochs * self.steps_per_epoch
+        return full if self.max_steps is None else min(full, self.max_steps)
+
+    @property
+    def lr(self) -> float:
+        """Peak learning rate: base_lr·batch_size/256 (linear scaling, SPEC §2)."""
+        return self.base_lr * self.batch_size / 256
+
+    def schedule_units(self) -> tuple[int, int]:
+        """``(warmup, total)`` in scheduler units (epochs or steps)."""
+        if self.schedule_unit == "epoch":
+            return round(self.warmup_epochs), self.epochs
+        return round(self.warmup_epochs * self.steps_per_epoch), self.epochs * self.steps_per_epoch
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_overrides(cls, base: "TrainConfig", overrides: Mapping[str, Any]) -> "TrainConfig":
+        """A copy of ``base`` with ``overrides`` applied; unknown keys raise with a did-you-mean hint."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        for key in overrides:
+            if key not in fields:
+                raise unknown_name("training setting", key, fields)
+        return dataclasses.replace(base, **dict(overrides)).validate()

@@ -1,0 +1,76 @@
+"""The InvCLR gradient regulariser (SPEC §3; Foster, Pukdee & Rainforth 2021, eq. 7–8).
+
+A cheap stochastic estimate of how much the normalised representation ĥ moves when the nuisance
+factors α are re-drawn: with a Rademacher projection S = Σ_i r_iᵀ ĥ_i and g_i = ∂S/∂α_i (double
+backprop through the encoder and the renderer),
+
+    P = min( mean_{i,j} [ g_iᵀ (α'_ij − α_i) ]², U ),   α'_ij ~ nuisance prior, j = 1..J.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from spirograph._validate import bad_value
+
+
+def rademacher(shape: tuple[int, ...], *, generator: torch.Generator, dtype: torch.dtype, device: torch.device | str) -> torch.Tensor:
+    """Independent ±1 entries of the given shape, drawn from ``generator``."""
+    bits = torch.randint(0, 2, shape, generator=generator, device=device)
+    return (2 * bits - 1).to(dtype)
+
+
+def gradient_penalty(
+    h: torch.Tensor,
+    nuisance: torch.Tensor,
+    prior_draws: torch.Tensor,
+    signs: torch.Tensor,
+    *,
+    clamp: float = 1000.0,
+    view: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Clamped gradient penalty P of SPEC §3 and its unclamped value.
+
+    Args:
+        h: representations (N, d) computed from images rendered from ``nuisance``; must be
+            differentiable with respect to it.
+        nuisance: the nuisance factors α (N, k) of those images, a tensor that requires grad; or
+            the stacked nuisance of all views (V, N, k), e.g. the leaf returned by
+            ``Spirograph.views(..., requires_grad=True)``, together with ``view``.
+        prior_draws: fresh nuisance draws α' (N, J, k) from the nuisance prior.
+        signs: Rademacher vectors r (N, d) with entries ±1.
+        clamp: the upper bound U > 0 (Spirograph: 1000); above it the penalty's gradient is zero.
+        view: with a 3-D ``nuisance``, which view ``h`` (and the penalty) refers to.
+
+    Returns:
+        ``(penalty, raw)``: scalar tensors; ``penalty`` = min(raw, U) carries the gradient with
+        respect to the parameters that produced ``h`` (create_graph=True), ``raw`` is detached.
+
+    Raises:
+        ValueError: inconsistent shapes, ``clamp`` ≤ 0, or ``h`` not differentiable in ``nuisance``.
+    """
+    if not (isinstance(clamp, (int, float)) and not isinstance(clamp, bool) and clamp > 0 and not math.isnan(clamp)):
+        raise bad_value("clamp", clamp, "a number > 0 (may be inf)")
+    if h.ndim != 2 or signs.shape != h.shape:
+        raise bad_value("signs.shape", tuple(signs.shape), f"the shape of h, {tuple(h.shape)}")
+    if not isinstance(nuisance, torch.Tensor) or nuisance.ndim not in (2, 3) or nuisance.shape[-2] != h.shape[0]:
+        raise bad_value("nuisance.shape", tuple(getattr(nuisance, "shape", ())), f"({h.shape[0]}, k) or (V, {h.shape[0]}, k)")
+    if (nuisance.ndim == 3) != (view is not None) or (view is not None and not 0 <= view < nuisance.shape[0]):
+        raise bad_value("view", view, "an index into the views of a 3-D nuisance, and None for a 2-D one")
+    alpha = nuisance if view is None else nuisance[view]
+    if prior_draws.ndim != 3 or prior_draws.shape[0] != h.shape[0] or prior_draws.shape[2] != nuisance.shape[-1]:
+        raise bad_value("prior_draws.shape", tuple(prior_draws.shape), f"({h.shape[0]}, J, {nuisance.shape[-1]})")
+    if not (nuisance.requires_grad and h.requires_grad):
+        raise bad_value("nuisance.requires_grad", nuisance.requires_grad, "True, with h computed from it")
+    h_hat = h.float() / h.float().norm(dim=1, keepdim=True).clamp_min(1e-12)
+    projection = (signs.to(h_hat.dtype) * h_hat).sum()
+    (grad,) = torch.autograd.grad(projection, nuisance, create_graph=True)
+    if view is not None:
+        grad = grad[view]  # (N, k)
+    # α is data: the displacement α' − α is a constant; the penalty is differentiated through g only.
+    displacement = prior_draws.to(grad.dtype) - alpha.detach().to(grad.dtype).unsqueeze(1)  # (N, J, k)
+    directional = torch.einsum("nk,njk->nj", grad, displacement)
+    raw = directional.pow(2).mean()
+    return torch.clamp(raw, max=clamp), raw.detach()

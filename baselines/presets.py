@@ -1,0 +1,73 @@
+"""Named settings for ``spirograph-train --preset``: ``paper`` (SPEC §2/§3) and ``cpu-quick``.
+
+A preset holds the training settings and method settings; method settings under ``"*"`` apply to
+every method that has such a field, settings under a method's name only to that method.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from spirograph._validate import unknown_name
+
+from .config import TrainConfig
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named bundle of training and method settings."""
+
+    name: str
+    description: str
+    train: TrainConfig
+    method: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def method_settings(self, method_cls) -> dict[str, Any]:
+        """Settings of this preset for ``method_cls`` (its ``"*"`` entries that the method has, then its own)."""
+        fields = {f.name for f in dataclasses.fields(method_cls.Config)}
+        shared = {k: v for k, v in self.method.get("*", {}).items() if k in fields}
+        return {**shared, **self.method.get(method_cls.name, {})}
+
+
+PAPER = Preset(
+    name="paper",
+    description="SPEC §2/§3: ResNet-18 (CIFAR stem), 50 epochs over 100k contents, batch 512, LARS lr 3.0, "
+    "10-epoch warm-up then cosine per epoch, τ = 0.5; invclr λ = 0.01, U = 1000, J = 100.",
+    train=TrainConfig().validate(),
+    method={"*": {"temperature": 0.5, "proj_dim": 128}, "invclr": {"lam": 0.01, "clamp": 1000.0, "n_prior": 100, "lam_warmup": 0.0}},
+)
+
+CPU_QUICK = Preset(
+    name="cpu-quick",
+    description="A few minutes on 2 CPU cores: ConvNet 32-64-128, batch 256, per-step warm-up + cosine; "
+    "settings chosen on validation contents (see RESULTS.md).",
+    train=TrainConfig(
+        encoder="convnet",
+        encoder_kwargs={"widths": [32, 64, 128]},
+        n_contents=20_000,
+        batch_size=256,
+        epochs=10,
+        optimizer="lars",
+        base_lr=1.5,
+        warmup_epochs=1,
+        schedule_unit="step",
+        checkpoint_every=100,
+        log_every=10,
+    ).validate(),
+    method={"*": {"temperature": 0.5, "proj_dim": 128}, "invclr": {"lam": 0.01, "clamp": 1000.0, "n_prior": 20, "lam_warmup": 0.5}},
+)
+
+PRESETS: dict[str, Preset] = {p.name: p for p in (PAPER, CPU_QUICK)}
+
+
+def available_presets() -> tuple[str, ...]:
+    return tuple(sorted(PRESETS))
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called ``name``. Raises ValueError with a did-you-mean hint if unknown."""
+    if name not in PRESETS:
+        raise unknown_name("preset", name, PRESETS)
+    return PRESETS[name]

@@ -1,0 +1,187 @@
+"""``spirograph-train``: train a contrastive baseline on views rendered on the fly, then score it.
+
+A fixed set of training contents (paper: 100,000) is drawn once; every step renders the batch's
+views on the training device with fresh nuisance draws per view. Runs are resumable (a resumed CPU
+run continues exactly as an uninterrupted one), distributed with ``torchrun`` (each rank renders
+its own shard) and end with a harness score written into the run directory.
+
+    spirograph-train --method invclr --preset cpu-quick --out runs/invclr-s0 --seed 0
+    torchrun --nproc_per_node 2 -m spirograph_baselines.train --method simclr --out runs/ddp
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import torch.distributed as dist
+
+from spirograph._validate import bad_value, check_int, unknown_name
+
+from . import presets as presets_mod
+from .checkpoint import RUN_FILES, RunDir, TrainingError
+from .config import TrainConfig
+from .loop import Trainer
+from .methods import available_methods, get_method
+
+SUITES_NONE = "none"
+
+
+def parse_value(text: str) -> Any:
+    """Parse an override value: JSON (numbers, true/false, null, lists, objects) or a bare string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def split_overrides(pairs: Sequence[str], method_cls) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Sort ``KEY=VALUE`` strings into training settings and method settings.
+
+    Raises:
+        ValueError: malformed pair or a key that is neither (with a did-you-mean hint).
+    """
+    import dataclasses
+
+    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    method_fields = {f.name for f in dataclasses.fields(method_cls.Config)}
+    train, method = {}, {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise bad_value("--set", pair, "KEY=VALUE")
+        if key in train_fields:
+            train[key] = parse_value(value)
+        elif key in method_fields:
+            method[key] = parse_value(value)
+        else:
+            raise unknown_name("setting", key, train_fields | method_fields)
+    return train, method
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="spirograph-train",
+        description="Train a contrastive baseline on on-the-fly Spirograph views and score it with the harness.",
+    )
+    parser.add_argument("--method", required=True, help="training method: " + ", ".join(available_methods()))
+    parser.add_argument("--preset", default="paper", help="settings preset: " + ", ".join(presets_mod.available_presets()))
+    parser.add_argument("--out", required=True, type=Path, help="run directory (config, checkpoint, metrics, result)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of initialisation, batch order and nuisance draws")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a training or method setting, e.g. --set lam=0.02 --set batch_size=256")
+    parser.add_argument("--resume", action="store_true", help="continue from the run directory's checkpoint")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing run directory's files")
+    parser.add_argument("--device", default=None, help="training device (default: cuda if available, else cpu)")
+    parser.add_argument("--suite", default="quick", help="harness suite scored at the end, or 'none'")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads per process (torch.set_num_threads)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--validate", action="store_true",
+                        help="also write validation.json: a ridge probe on validation contents (never the test items)")
+    return parser
+
+
+def _default_device(local_rank: int) -> str:
+    return f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+
+
+def _init_distributed(device_arg: str | None) -> tuple[int, int, torch.device]:
+    """Join the torchrun process group if there is one: ``(rank, world_size, device)``."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = torch.device(device_arg or _default_device(local_rank))
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", local_rank)
+    if world > 1 and not dist.is_initialized():
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    return rank, (dist.get_world_size() if dist.is_initialized() else 1), device
+
+
+def run(args: argparse.Namespace, argv: Sequence[str]) -> Path:
+    """Validate the arguments, train, score; return the run directory."""
+    method_cls = get_method(args.method)
+    preset = presets_mod.get_preset(args.preset)
+    check_int("--seed", args.seed, 0)
+    if args.resume and args.overwrite:
+        raise bad_value("--resume/--overwrite", (True, True), "at most one of them")
+    if args.suite != SUITES_NONE:
+        from spirograph.harness.suites import available_suites
+
+        if args.suite not in available_suites():
+            raise unknown_name("suite", args.suite, (*available_suites(), SUITES_NONE))
+    if args.threads is not None:
+        torch.set_num_threads(check_int("--threads", args.threads, 1))
+    train_over, method_over = split_overrides(args.overrides, method_cls)
+    train_cfg = TrainConfig.from_overrides(preset.train, train_over)
+    method_cfg = method_cls.Config.from_overrides({**preset.method_settings(method_cls), **method_over})
+    rank, world, device = _init_distributed(args.device)
+    if train_cfg.batch_size % world:
+        raise bad_value("batch_size", train_cfg.batch_size, f"a multiple of the number of processes ({world})")
+    record = {
+        "method": args.method,
+        "preset": args.preset,
+        "seed": args.seed,
+        "world_size": world,
+        "train": train_cfg.to_dict(),
+        "method_config": method_cfg.to_dict(),
+    }
+    run_dir = RunDir(args.out)
+    if rank == 0:
+        run_dir.prepare(record, resume=args.resume, overwrite=args.overwrite)
+    if world > 1:
+        dist.barrier()
+    trainer = Trainer(
+        method_name=args.method,
+        method_config=method_cfg,
+        train_config=train_cfg,
+        seed=args.seed,
+        device=device,
+        run_dir=run_dir,
+        rank=rank,
+        world_size=world,
+        progress=not args.no_progress,
+    )
+    if args.resume:
+        trainer.load_checkpoint()
+    trainer.fit()
+    if rank == 0:
+        if args.validate:
+            trainer.write_validation()
+        if args.suite != SUITES_NONE:
+            command = "spirograph-train " + " ".join(argv)
+            trainer.score(args.suite, name=f"{args.method}-{args.preset}-seed{args.seed}", command=command)
+    return run_dir.path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``spirograph-train``; returns the exit code (2 for bad input, 1 for a failed run)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    try:
+        run(args, argv)
+    except (ValueError, OSError) as err:
+        print(f"spirograph-train: error: {err}", file=sys.stderr)
+        return 2
+    except TrainingError as err:
+        print(f"spirograph-train: training stopped: {err}", file=sys.stderr)
+        return 1
+    finally:
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+    return 0
+
+
+__all__ = ["RUN_FILES", "TrainingError", "build_parser", "main", "run", "split_overrides"]
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main())
