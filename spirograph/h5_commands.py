@@ -1,0 +1,152 @@
+"""``spirograph generate | verify | info | show``: the command-line front of the split files."""
+
+from __future__ import annotations
+
+from ._validate import bad_value
+from .cli import CommandError
+from .factors import DEFAULT_CONTENT, FactorSpace
+from .h5_splits import DEFAULT_DTYPE, DTYPES, SHIFT_FAMILIES
+from .h5_writer import COMPRESSIONS, DEFAULT_CHUNK, partial_path
+
+
+def register(subparsers) -> None:
+    """Add the ``generate``, ``verify``, ``info`` and ``show`` subcommands."""
+    gen = subparsers.add_parser(
+        "generate",
+        help="render train/test (and shift) splits into an HDF5 file",
+        description=(
+            "Render train, test and optional shift splits into one HDF5 file. The file is written "
+            "beside OUT as OUT.partial and renamed on success; an interrupted run can be resumed."
+        ),
+    )
+    gen.add_argument("out", metavar="OUT.h5", help="output file")
+    gen.add_argument("--train", type=int, default=100_000, help="training items (default 100000, as in the paper)")
+    gen.add_argument("--test", type=int, default=20_000, help="test items, also the size of each shift split (default 20000)")
+    gen.add_argument("--seed", type=int, required=True, help="non-negative seed; item i of split s depends only on (seed, s, i)")
+    gen.add_argument("--resolution", type=int, default=32, help="image side R (default 32)")
+    gen.add_argument("--normalize", default="row", help="'row' (original code, default) or 'image' (paper text)")
+    gen.add_argument(
+        "--dtype",
+        default=DEFAULT_DTYPE,
+        help=f"image storage: {', '.join(DTYPES)} (default uint8: error <= 1/510; splits whose colours "
+        "leave [0, 1] are stored as float32 so nothing is clipped)",
+    )
+    gen.add_argument("--compression", default="none", help=f"none (default), {', '.join(COMPRESSIONS)}")
+    gen.add_argument(
+        "--shifts",
+        default="none",
+        help=f"comma-separated shift splits: none (default), all, a family ({', '.join(SHIFT_FAMILIES)}) "
+        "for its SPEC levels, or family:level, e.g. 'bg_mean,h_mean:-0.3'",
+    )
+    gen.add_argument("--content", default=",".join(DEFAULT_CONTENT), help="comma-separated content factors; the rest are nuisance")
+    gen.add_argument("--range", action="append", default=[], metavar="NAME=LOW,HIGH", help="factor range override (repeatable)")
+    gen.add_argument("--pin", action="append", default=[], metavar="NAME=VALUE", help="fix a factor to a constant (repeatable)")
+    gen.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK, help=f"images per write (default {DEFAULT_CHUNK}); output does not depend on it")
+    gen.add_argument("--workers", type=int, default=1, help="rendering processes (default 1); output does not depend on it")
+    gen.add_argument("--overwrite", action="store_true", help="replace an existing OUT (or a stale partial file)")
+    gen.add_argument("--resume", action="store_true", help="continue the partial file of an interrupted run")
+    gen.add_argument("--quiet", action="store_true", help="no progress bar")
+    gen.set_defaults(func=_generate)
+
+    ver = subparsers.add_parser("verify", help="recompute checksums and re-render a sample of items", description="Check a split file's integrity.")
+    ver.add_argument("path", metavar="FILE.h5")
+    ver.add_argument("--sample", type=int, default=64, help="items re-rendered per split (default 64)")
+    ver.add_argument("--seed", type=int, default=0, help="seed of the sample choice (default 0)")
+    ver.set_defaults(func=_verify)
+
+    inf = subparsers.add_parser("info", help="print a short summary of a split file", description="Summarise a split file.")
+    inf.add_argument("path", metavar="FILE.h5")
+    inf.set_defaults(func=_info)
+
+    show = subparsers.add_parser("show", help="draw a grid of images from a split file", description="Save a grid of a split's first images.")
+    show.add_argument("path", metavar="FILE.h5")
+    show.add_argument("--out", required=True, metavar="GRID.png", help="image file to write (png, pdf, svg, ...)")
+    show.add_argument("--split", default="train", help="split to draw from (default train)")
+    show.add_argument("--n", type=int, default=64, help="number of images (default 64)")
+    show.add_argument("--nrow", type=int, default=None, help="images per row (default: about sqrt(n))")
+    show.add_argument("--overwrite", action="store_true", help="replace an existing image file")
+    show.set_defaults(func=_show)
+
+
+def space_from_args(content: str, ranges: list[str], pins: list[str]) -> FactorSpace:
+    """Build the FactorSpace of ``--content``, ``--range NAME=LOW,HIGH`` and ``--pin NAME=VALUE``."""
+    overrides: dict = {}
+    for option, items in (("--range", ranges), ("--pin", pins)):
+        for item in items:
+            name, sep, value = item.partition("=")
+            try:
+                numbers = [float(v) for v in value.split(",")] if sep else []
+            except ValueError:
+                numbers = []
+            if option == "--range" and len(numbers) != 2 or option == "--pin" and len(numbers) != 1:
+                raise bad_value(option, item, "NAME=LOW,HIGH" if option == "--range" else "NAME=VALUE")
+            if name in overrides:
+                raise bad_value(option, item, f"one setting per factor ({name!r} is set twice)")
+            overrides[name] = tuple(numbers) if option == "--range" else numbers[0]
+    names = [n.strip() for n in content.split(",") if n.strip()]
+    return FactorSpace(overrides, content=names)
+
+
+def _generate(args) -> int:
+    from .h5_writer import generate
+
+    space = space_from_args(args.content, args.range, args.pin)
+    try:
+        path = generate(
+            args.out,
+            seed=args.seed,
+            train=args.train,
+            test=args.test,
+            space=space,
+            resolution=args.resolution,
+            normalize=args.normalize,
+            dtype=args.dtype,
+            shifts=args.shifts,
+            compression=args.compression,
+            chunk_size=args.chunk_size,
+            workers=args.workers,
+            overwrite=args.overwrite,
+            resume=args.resume,
+            progress=False if args.quiet else None,
+        )
+    except KeyboardInterrupt:
+        raise CommandError(
+            f"interrupted; completed chunks are kept in {str(partial_path(args.out))!r}: rerun with --resume to continue",
+            code=130,
+        ) from None
+    print(f"wrote {path}")
+    return 0
+
+
+def _verify(args) -> int:
+    from .h5 import verify
+
+    report = verify(args.path, sample=args.sample, seed=args.seed)
+    if not report.ok:
+        more = f" (and {len(report.problems) - 1} more problems)" if len(report.problems) > 1 else ""
+        raise CommandError(f"{args.path}: FAILED: {report.problems[0]}{more}", code=1)
+    print(f"{args.path}: OK ({report.items_checked} items checksummed, {report.rerendered} re-rendered and matched)")
+    return 0
+
+
+def _info(args) -> int:
+    from .h5 import info
+
+    print(info(args.path))
+    return 0
+
+
+def _show(args) -> int:
+    from .h5 import load_split, open_split_file, split_meta
+    from .viz import check_figure_path, sample_grid
+
+    check_figure_path(args.out, overwrite=args.overwrite)
+    if args.n < 1:
+        raise bad_value("--n", args.n, "an integer >= 1")
+    with open_split_file(args.path) as f:
+        n = split_meta(f, args.split).n
+    images, _, _ = load_split(args.path, args.split, 0, min(args.n, n))
+    sample_grid(images, nrow=args.nrow, title=f"{args.path} [{args.split}] items 0..{len(images) - 1}", path=args.out, overwrite=args.overwrite)
+    print(f"wrote {args.out}")
+    return 0
+
