@@ -4,6 +4,7 @@ from ._version import __version__
 from .factors import DEFAULT_CONTENT, DEFAULT_NUISANCE, DEFAULT_RANGES, FACTOR_GROUPS, FACTOR_NAMES, Factor, FactorSpace
 from .generator import Spirograph
 from .render import render
+from .harness.score import score
 
 __all__ = [
     "__version__",
@@ -16,4 +17,5 @@ __all__ = [
     "FactorSpace",
     "render",
     "Spirograph",
+    "score",
 ]

@@ -1,0 +1,156 @@
+"""The ``spirograph score`` and ``spirograph leaderboard`` subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+from .._validate import bad_value
+
+_EPILOG_SCORE = """examples:
+  spirograph score --encoder mypackage.models:build_encoder --weights enc.pt --out result.json
+  spirograph score --reference pixels --suite quick --out pixels.json
+  spirograph score --encoder mypackage.models:build_encoder --disclose uses_nuisance_labels=false \\
+      --disclose training="simclr 50 epochs" --tasks linear,invariance --out result.json"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``score`` and ``leaderboard`` to the ``spirograph`` command."""
+    from .result import TASK_NAMES
+
+    score = subparsers.add_parser(
+        "score",
+        help="score an encoder on a suite and write a result JSON",
+        description="Score a frozen encoder (MODULE:CALLABLE builds it) or a reference encoder on a Spirograph suite.",
+        epilog=_EPILOG_SCORE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    which = score.add_mutually_exclusive_group(required=True)
+    which.add_argument("--encoder", metavar="MODULE:CALLABLE", help="callable that builds the encoder (called without arguments)")
+    which.add_argument("--reference", metavar="NAME", help="a reference encoder: oracle, pixels or random-convnet")
+    score.add_argument("--weights", metavar="PATH", help="state dict loaded with torch.load(weights_only=True)")
+    score.add_argument("--suite", default="quick", help="suite name (default: quick; also: standard)")
+    score.add_argument("--tasks", metavar="A,B", help=f"comma-separated subset of: {', '.join(TASK_NAMES)} (default: all)")
+    score.add_argument("--device", default="cpu", help="torch device for rendering and the encoder (default: cpu)")
+    score.add_argument("--name", help="entry name on the leaderboard (default: the reference or encoder name)")
+    score.add_argument("--disclose", metavar="KEY=VALUE", action="append", default=[],
+                       help="a disclosure, repeatable; VALUE as JSON (true, 1, null) or text")
+    score.add_argument("--solver", default="closed_form", choices=("closed_form", "lbfgs"),
+                       help="probe solver for the paper's weight 1e-8 (default: closed_form)")
+    score.add_argument("--out", required=True, metavar="RESULT.json", help="output file")
+    score.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    score.add_argument("--quiet", action="store_true", help="no progress output")
+    score.set_defaults(func=run_score)
+
+    board = subparsers.add_parser(
+        "leaderboard",
+        help="render a ranked markdown table (and a figure) from result files",
+        description="Rank scored entries by mean content R² on the linear task; print or write markdown.",
+    )
+    board.add_argument("results", nargs="*", metavar="RESULT.json", help="result files to rank")
+    board.add_argument("--references", action="store_true", help="include the shipped reference entries")
+    board.add_argument("--out", metavar="leaderboard.md", help="write the markdown here instead of printing it")
+    board.add_argument("--plot", metavar="leaderboard.png", help="also draw the curves per entry (.png, .pdf, .svg)")
+    board.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    board.set_defaults(func=run_leaderboard)
+
+
+def _parse_disclosures(items: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise bad_value("--disclose", item, "KEY=VALUE")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        if isinstance(value, (list, dict)):
+            value = text
+        out[key] = value
+    return out
+
+
+def _command_line(args: argparse.Namespace) -> str:
+    """The canonical command that reproduces this score (recorded in the result)."""
+    parts = ["spirograph", "score"]
+    parts += ["--reference", args.reference] if args.reference else ["--encoder", args.encoder]
+    if args.weights:
+        parts += ["--weights", args.weights]
+    parts += ["--suite", args.suite]
+    if args.tasks:
+        parts += ["--tasks", args.tasks]
+    if args.device != "cpu":
+        parts += ["--device", args.device]
+    if args.name:
+        parts += ["--name", args.name]
+    for item in args.disclose:
+        parts += ["--disclose", item]
+    if args.solver != "closed_form":
+        parts += ["--solver", args.solver]
+    parts += ["--out", args.out]
+    return shlex.join(parts)
+
+
+def run_score(args: argparse.Namespace) -> int:
+    """Handler of ``spirograph score``: nothing is written unless scoring succeeds."""
+    from .encoders import REFERENCE_DISCLOSURES, load_encoder, reference_encoder
+    from .result import check_output_path
+    from .score import score
+    from .suites import get_suite
+    from .tasks import check_tasks
+
+    # Everything that can be checked before the (long) scoring run is checked first.
+    check_output_path(args.out, args.overwrite)
+    get_suite(args.suite)
+    tasks = check_tasks([t.strip() for t in args.tasks.split(",")] if args.tasks else None)
+    disclosures = _parse_disclosures(args.disclose)
+    if args.reference:
+        if args.weights:
+            raise bad_value("--weights", args.weights, "no weights with --reference")
+        encoder = reference_encoder(args.reference)
+        disclosures = {**REFERENCE_DISCLOSURES[args.reference], **disclosures}
+        name = args.name or args.reference
+    else:
+        encoder = load_encoder(args.encoder, args.weights)
+        name = args.name or args.encoder.split(":")[1]
+    result = score(
+        encoder, suite=args.suite, device=args.device, name=name, disclosures=disclosures, tasks=list(tasks),
+        command=_command_line(args), progress=not args.quiet, solver=args.solver,
+    )
+    path = result.save(args.out, overwrite=args.overwrite)
+    if not args.quiet:
+        summary = f"linear mean R² {result.metric('linear.mean_r2'):.4f}, mean MSE {result.metric('linear.mean_mse'):.4g}; " if "linear" in tasks else ""
+        print(f"{result.name}: {summary}wrote {path}")
+    return 0
+
+
+def run_leaderboard(args: argparse.Namespace) -> int:
+    """Handler of ``spirograph leaderboard``."""
+    from .leaderboard import load_results, render_markdown, shipped_entries, write_leaderboard
+    from .result import check_output_path
+
+    paths = list(args.results) + ([str(p) for p in shipped_entries()] if args.references else [])
+    if not paths:
+        raise bad_value("RESULT.json", [], "at least one result file (or --references)")
+    if args.out:
+        check_output_path(args.out, args.overwrite)
+    if args.plot:
+        suffix = Path(args.plot).suffix.lower()
+        if suffix not in (".png", ".pdf", ".svg"):
+            raise bad_value("--plot", args.plot, "a file name ending in .png, .pdf or .svg")
+        check_output_path(args.plot, args.overwrite)
+    results = load_results(paths)
+    markdown = render_markdown(results)
+    if args.plot:
+        from .plots import plot_leaderboard
+
+        plot_leaderboard(results, args.plot, overwrite=args.overwrite)
+    if args.out:
+        write_leaderboard(results, args.out, overwrite=args.overwrite)
+    else:
+        print(markdown, end="")
+    return 0

@@ -1,0 +1,218 @@
+"""Versioned evaluation suites: which items are scored, how many, with which seeds and settings.
+
+A suite fixes everything that decides a score apart from the encoder: item counts, the seed of
+the per-item streams (so every machine scores the same items), the feature-averaging draws, the
+robustness shift levels, probe settings and the bootstrap. Changing any of them for a registered
+name means a new ``version``: results of different suite versions are not comparable.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .._validate import bad_value, check_int, unknown_name
+
+AVERAGING_DRAWS: tuple[int, ...] = (1, 2, 3, 4, 5, 10, 20, 30)
+"""SPEC §4: the numbers M of nuisance draws averaged at test time."""
+
+ROBUSTNESS_FAMILIES: dict[str, dict[str, Any]] = {
+    # SPEC §1: background RGB ~ U[0 + Δμ − Δv, 0.6 + Δμ + Δv], h ~ U[0.5 + Δμ − Δv, 2.5 + Δμ + Δv].
+    "background_mean": {"target": "background", "shift": "mean", "levels": (0.0, 0.1, 0.2, 0.3, 0.4)},
+    "background_width": {"target": "background", "shift": "width", "levels": (0.0, 0.1, 0.2, 0.3, 0.4)},
+    "h_mean": {"target": "h", "shift": "mean", "levels": (-0.5, -0.3, -0.1, 0.1, 0.3, 0.5)},
+    "h_width": {"target": "h", "shift": "width", "levels": (-0.5, -0.3, -0.1, 0.1, 0.3, 0.5)},
+}
+"""The four nuisance-shift families of SPEC §1 with their levels (Δμ for mean, Δv for width)."""
+
+PAPER_RIDGE = 1e-8
+"""SPEC §5: the paper's L2 weight on the probe's weights (bias not penalised)."""
+
+RIDGE_GRID: tuple[float, ...] = (1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+"""Candidate weights for the validation-chosen ridge probe."""
+
+
+@dataclass(frozen=True)
+class Suite:
+    """One versioned evaluation suite.
+
+    Items are prefixes of the suite's per-item streams: content of probe-training item i is item i
+    of ``(seed, "train")``, test item i of ``(seed, "test")``; nuisance draw j of item i is item i of
+    ``(seed, "<split>/nuisance/<j>")``. Smaller task sets (feature averaging, robustness) are
+    prefixes of the same items, so features are computed once and shared.
+
+    Args:
+        name, version: identity recorded in every result.
+        seed: seed of every evaluation stream.
+        n_train, n_test: probe-training and test contents of the single-draw tasks.
+        n_averaging_train, n_averaging_test: contents for feature averaging and the
+            conditional variance (each rendered ``max(averaging_draws)`` times).
+        n_robustness_train, n_robustness_test: contents per robustness shift level.
+        validation_fraction: share of the probe-training items held out to choose the tuned
+            ridge weight and the kNN neighbour count (the probes are then refitted on all).
+        averaging_draws: the M values of the feature-averaging curve.
+        label_fractions: shares of the probe-training labels for label efficiency.
+        knn_neighbours: candidate k for the kNN probe, chosen on the validation part.
+        bootstrap_resamples, confidence: percentile bootstrap over test items.
+        batch_size: images per encoder call.
+        resolution, n_points, extent, normalize: rendering options (SPEC §1).
+        description: one line for listings.
+    """
+
+    name: str
+    version: int
+    seed: int
+    n_train: int
+    n_test: int
+    n_averaging_train: int
+    n_averaging_test: int
+    n_robustness_train: int
+    n_robustness_test: int
+    validation_fraction: float = 0.2
+    averaging_draws: tuple[int, ...] = AVERAGING_DRAWS
+    label_fractions: tuple[float, ...] = (0.01, 0.1, 1.0)
+    knn_neighbours: tuple[int, ...] = (1, 3, 10, 30)
+    bootstrap_resamples: int = 1000
+    confidence: float = 0.95
+    batch_size: int = 500
+    resolution: int = 32
+    n_points: int = 40
+    extent: float = 6.0
+    normalize: str = "row"
+    description: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise bad_value("name", self.name, "a non-empty string")
+        check_int("version", self.version, 1)
+        check_int("seed", self.seed, 0)
+        for argument in ("n_train", "n_test", "n_averaging_train", "n_averaging_test", "n_robustness_train", "n_robustness_test"):
+            check_int(argument, getattr(self, argument), 10)
+        for argument, part, whole in (
+            ("n_averaging_train", self.n_averaging_train, self.n_train),
+            ("n_averaging_test", self.n_averaging_test, self.n_test),
+            ("n_robustness_train", self.n_robustness_train, self.n_train),
+            ("n_robustness_test", self.n_robustness_test, self.n_test),
+        ):
+            if part > whole:
+                raise bad_value(argument, part, f"at most the single-draw size {whole} (a prefix of the same items)")
+        if not (isinstance(self.validation_fraction, float) and 0.0 < self.validation_fraction < 0.5):
+            raise bad_value("validation_fraction", self.validation_fraction, "a float in (0, 0.5)")
+        draws = tuple(self.averaging_draws)
+        if not draws or draws[0] != 1 or any(check_int("averaging_draws", m, 1) <= p for p, m in zip(draws, draws[1:])):
+            raise bad_value("averaging_draws", draws, "strictly increasing integers starting at 1")
+        fractions = tuple(self.label_fractions)
+        if not fractions or fractions[-1] != 1.0 or any(not (0.0 < f <= 1.0) for f in fractions):
+            raise bad_value("label_fractions", fractions, "fractions in (0, 1], the last one 1.0")
+        if any(round(f * self.n_train) < 2 for f in fractions):
+            raise bad_value("label_fractions", fractions, f"at least 2 labelled items each out of n_train={self.n_train}")
+        if not self.knn_neighbours or any(check_int("knn_neighbours", k, 1) > self.n_train * (1 - self.validation_fraction) for k in self.knn_neighbours):
+            raise bad_value("knn_neighbours", self.knn_neighbours, "positive integers below the fit part of n_train")
+        check_int("bootstrap_resamples", self.bootstrap_resamples, 100)
+        if not (isinstance(self.confidence, float) and 0.5 <= self.confidence < 1.0):
+            raise bad_value("confidence", self.confidence, "a float in [0.5, 1)")
+        check_int("batch_size", self.batch_size, 1)
+        check_int("resolution", self.resolution, 2)
+        check_int("n_points", self.n_points, 2)
+        if not (isinstance(self.extent, (int, float)) and math.isfinite(self.extent) and self.extent > 0):
+            raise bad_value("extent", self.extent, "a finite number > 0")
+        if self.normalize not in ("row", "image"):
+            raise bad_value("normalize", self.normalize, "'row' or 'image'")
+
+    @property
+    def max_draws(self) -> int:
+        """Largest M of the feature-averaging curve: draws rendered per averaging item."""
+        return self.averaging_draws[-1]
+
+    @property
+    def n_validation(self) -> int:
+        """Probe-training items held out (the last ones) to choose probe settings."""
+        return max(1, int(round(self.validation_fraction * self.n_train)))
+
+    def render_options(self) -> dict[str, Any]:
+        """Keyword arguments for ``spirograph.Spirograph``."""
+        return dict(resolution=self.resolution, n_points=self.n_points, extent=self.extent, normalize=self.normalize)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly record of every setting (stored in each result)."""
+        data = asdict(self)
+        for key in ("averaging_draws", "label_fractions", "knn_neighbours"):
+            data[key] = list(data[key])
+        data["robustness"] = {
+            family: {"target": spec["target"], "shift": spec["shift"], "levels": list(spec["levels"])}
+            for family, spec in ROBUSTNESS_FAMILIES.items()
+        }
+        data["paper_ridge"] = PAPER_RIDGE
+        data["ridge_grid"] = list(RIDGE_GRID)
+        return data
+
+
+_SUITES: dict[str, Suite] = {}
+
+
+def register_suite(suite: Suite, *, overwrite: bool = False) -> Suite:
+    """Add ``suite`` to the registry under ``suite.name``.
+
+    Raises:
+        ValueError: not a ``Suite``, or the name is taken and ``overwrite`` is false.
+    """
+    if not isinstance(suite, Suite):
+        raise bad_value("suite", type(suite).__name__, "a spirograph.harness.suites.Suite")
+    if suite.name in _SUITES and not overwrite:
+        raise bad_value("suite.name", suite.name, f"a name not yet registered (taken: {', '.join(sorted(_SUITES))})")
+    _SUITES[suite.name] = suite
+    return suite
+
+
+def get_suite(suite: "str | Suite") -> Suite:
+    """The registered suite called ``suite`` (a ``Suite`` is returned as is).
+
+    Raises:
+        ValueError: unknown name, with a did-you-mean suggestion.
+    """
+    if isinstance(suite, Suite):
+        return suite
+    if not isinstance(suite, str):
+        raise bad_value("suite", suite, "a suite name or a Suite")
+    if suite not in _SUITES:
+        raise unknown_name("suite", suite, _SUITES)
+    return _SUITES[suite]
+
+
+def available_suites() -> tuple[str, ...]:
+    """Registered suite names, sorted."""
+    return tuple(sorted(_SUITES))
+
+
+register_suite(
+    Suite(
+        name="quick",
+        version=1,
+        seed=20210503,
+        n_train=5000,
+        n_test=2000,
+        # 1,000 + 500 contents rendered 30 times and 1,000 + 500 per robustness level keep the whole
+        # suite within about two minutes on 2 CPU cores for a small ConvNet (benchmarks/README.md).
+        n_averaging_train=1000,
+        n_averaging_test=500,
+        n_robustness_train=1000,
+        n_robustness_test=500,
+        description="minutes on 2 CPU cores: 5k/2k contents, 1k/500 for averaging (M<=30) and per shift level",
+    )
+)
+register_suite(
+    Suite(
+        name="standard",
+        version=1,
+        seed=20210504,
+        n_train=100_000,
+        n_test=20_000,
+        n_averaging_train=100_000,
+        n_averaging_test=20_000,
+        n_robustness_train=100_000,
+        n_robustness_test=20_000,
+        batch_size=1000,
+        description="the paper's sizes: 100k/20k contents everywhere (a GPU job)",
+    )
+)

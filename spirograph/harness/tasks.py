@@ -1,0 +1,215 @@
+"""The six scoring tasks. Each reads features from a shared ``FeatureSource`` and returns metrics.
+
+Targets are the raw content values (SPEC §1: not standardised, so the paper's mean MSE is
+dominated by ``m`` and ``b``); R² puts the factors on one scale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .._validate import check_choice, unknown_name
+from .features import FeatureSource
+from .metrics import Bootstrap, item_mean, regression, shift_curves
+from .probes import LinearProbe, fit_knn, fit_lbfgs, fit_ridge, fit_ridge_tuned
+from .result import TASK_NAMES
+from .suites import PAPER_RIDGE, RIDGE_GRID, ROBUSTNESS_FAMILIES, Suite
+
+SOLVERS = ("closed_form", "lbfgs")
+
+
+@dataclass
+class Context:
+    """What every task needs: the features, the suite, the bootstrap, the probe solver.
+
+    ``probes`` collects the probe settings each task used (stored in the result).
+    """
+
+    source: FeatureSource
+    suite: Suite
+    boot: Bootstrap
+    tasks: tuple[str, ...]
+    solver: str = "closed_form"
+    probes: dict[str, Any] = field(default_factory=dict)
+    _test_averages: tuple | None = None
+
+    @property
+    def content_names(self) -> list[str]:
+        return list(self.source.space.content)
+
+    def fit(self, features: torch.Tensor, targets: torch.Tensor) -> LinearProbe:
+        """The paper's probe (weight 1e-8) with the chosen solver."""
+        if self.solver == "lbfgs":
+            return fit_lbfgs(features, targets, PAPER_RIDGE)
+        return fit_ridge(features, targets, PAPER_RIDGE)
+
+    def single_draw(self, split: str, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features and content of the first ``n`` items of ``split``, one nuisance draw each."""
+        return self.source.features(split, n), self.source.content(split, n)
+
+    def test_averages(self) -> tuple[dict[int, torch.Tensor], torch.Tensor | None]:
+        """Averaged test features (and the conditional variance if invariance is scored), computed once."""
+        if self._test_averages is None:
+            self._test_averages = self.source.averaged(
+                "test", self.suite.n_averaging_test, self.suite.averaging_draws,
+                conditional_variance="invariance" in self.tasks,
+            )
+        return self._test_averages
+
+
+def check_tasks(tasks: Any) -> tuple[str, ...]:
+    """Validate a task selection (``None`` means all), in canonical order.
+
+    Raises:
+        ValueError: not a list of names, empty, or an unknown name (with a did-you-mean).
+    """
+    if tasks is None:
+        return TASK_NAMES
+    if isinstance(tasks, str):
+        tasks = [tasks]
+    try:
+        chosen = list(tasks)
+    except TypeError:
+        raise ValueError(f"tasks={tasks!r}: expected a list of task names from {', '.join(TASK_NAMES)}") from None
+    if not chosen:
+        raise ValueError(f"tasks={tasks!r}: expected at least one of {', '.join(TASK_NAMES)}")
+    for name in chosen:
+        if name not in TASK_NAMES:
+            raise unknown_name("task", name, TASK_NAMES)
+    return tuple(t for t in TASK_NAMES if t in chosen)
+
+
+def check_solver(solver: str) -> str:
+    """``closed_form`` (default) or ``lbfgs`` (the paper's 500-step optimiser, for fidelity)."""
+    return check_choice("solver", solver, SOLVERS)
+
+
+def run_linear(ctx: Context) -> dict[str, Any]:
+    """Task ``linear``: the paper's probe and a validation-tuned ridge probe, single nuisance draw."""
+    suite = ctx.suite
+    x_train, y_train = ctx.single_draw("train", suite.n_train)
+    x_test, y_test = ctx.single_draw("test", suite.n_test)
+    probe = ctx.fit(x_train, y_train)
+    tuned, ridge, scores = fit_ridge_tuned(x_train, y_train, suite.n_validation, RIDGE_GRID)
+    ctx.probes["linear"] = {"solver": ctx.solver, "ridge": PAPER_RIDGE}
+    ctx.probes["linear_tuned"] = {"solver": "closed_form", "ridge": ridge, "grid": list(RIDGE_GRID), "validation_mse": scores,
+                                  "n_validation": suite.n_validation}
+    return {
+        "linear": regression(probe.predict(x_test), y_test, ctx.content_names, ctx.boot),
+        "linear_tuned": regression(tuned.predict(x_test), y_test, ctx.content_names, ctx.boot),
+    }
+
+
+def run_feature_averaging(ctx: Context) -> dict[str, Any]:
+    """Task ``feature_averaging``: features averaged over M nuisance draws for train and test (SPEC §4)."""
+    suite = ctx.suite
+    train_means, _ = ctx.source.averaged("train", suite.n_averaging_train, suite.averaging_draws)
+    test_means, _ = ctx.test_averages()
+    y_train = ctx.source.content("train", suite.n_averaging_train)
+    y_test = ctx.source.content("test", suite.n_averaging_test)
+    curve, last = [], None
+    for m in suite.averaging_draws:
+        probe = ctx.fit(train_means[m], y_train)
+        last = regression(probe.predict(test_means[m]), y_test, ctx.content_names, ctx.boot)
+        curve.append({"M": m, "mean_mse": last["mean_mse"], "mean_r2": last["mean_r2"]})
+    ctx.probes["feature_averaging"] = {"solver": ctx.solver, "ridge": PAPER_RIDGE, "n_train": suite.n_averaging_train,
+                                       "n_test": suite.n_averaging_test}
+    return {"feature_averaging": {"curve": curve, f"M{suite.max_draws}": last}}
+
+
+def run_robustness(ctx: Context) -> dict[str, Any]:
+    """Task ``robustness``: frozen encoder, probe refitted and tested on each shifted nuisance space."""
+    suite = ctx.suite
+    n_train, n_test = suite.n_robustness_train, suite.n_robustness_test
+    x_train, y_train = ctx.single_draw("train", n_train)
+    x_test, y_test = ctx.single_draw("test", n_test)
+    reference = _item_errors(ctx.fit(x_train, y_train), x_test, y_test)
+    errors: dict[str, list[np.ndarray]] = {}
+    levels: dict[str, list[float]] = {}
+    for family, spec in ROBUSTNESS_FAMILIES.items():
+        errors[family], levels[family] = [], []
+        for level in spec["levels"]:
+            if level == 0.0:
+                continue  # the unshifted space: the reference itself
+            shift = (spec["target"], spec["shift"], float(level))
+            xs_train = ctx.source.features("train", n_train, shift=shift, cache=False)
+            xs_test = ctx.source.features("test", n_test, shift=shift, cache=False)
+            errors[family].append(_item_errors(ctx.fit(xs_train, y_train), xs_test, y_test))
+            levels[family].append(float(level))
+    curves = shift_curves(errors, reference, ctx.boot)
+    out: dict[str, Any] = {"unshifted": curves["reference"], "summary": curves["summary"]}
+    for family in ROBUSTNESS_FAMILIES:
+        points = [{"level": 0.0, "mean_mse": curves["reference"]}]
+        points += [{"level": lv, "mean_mse": m} for lv, m in zip(levels[family], curves[family]["mse"])]
+        out[family] = {"curve": sorted(points, key=lambda p: p["level"]), "summary": curves[family]["summary"]}
+    ctx.probes["robustness"] = {"solver": ctx.solver, "ridge": PAPER_RIDGE, "n_train": n_train, "n_test": n_test}
+    return {"robustness": out}
+
+
+def _item_errors(probe: LinearProbe, features: torch.Tensor, targets: torch.Tensor) -> np.ndarray:
+    """Per-item squared error averaged over targets: (n,) float64."""
+    return (probe.predict(features) - targets.double()).pow(2).mean(dim=1).numpy()
+
+
+def run_invariance(ctx: Context) -> dict[str, Any]:
+    """Task ``invariance``: conditional variance of normalised features, nuisance decodability (SPEC §5)."""
+    suite = ctx.suite
+    _, variance = ctx.test_averages()
+    x_train = ctx.source.features("train", suite.n_train)
+    x_test = ctx.source.features("test", suite.n_test)
+    nu_train = ctx.source.nuisance("train", suite.n_train)
+    nu_test = ctx.source.nuisance("test", suite.n_test)
+    names = list(ctx.source.space.nuisance)
+    decoded = regression(ctx.fit(x_train, nu_train).predict(x_test), nu_test, names, ctx.boot)
+    prior = ctx.source.space.prior_mean(names).expand(nu_test.shape[0], -1)
+    baseline = regression(prior, nu_test, names, ctx.boot)
+    ctx.probes["invariance"] = {"solver": ctx.solver, "ridge": PAPER_RIDGE, "conditional_variance_items": suite.n_averaging_test,
+                                "conditional_variance_draws": suite.max_draws}
+    return {
+        "invariance": {
+            "conditional_variance": item_mean(variance, ctx.boot),
+            "nuisance_mse": decoded["mean_mse"],
+            "nuisance_r2": decoded["mean_r2"],
+            "nuisance_prior_mse": baseline["mean_mse"],
+            "nuisance_per_factor": decoded["per_factor"],
+        }
+    }
+
+
+def run_label_efficiency(ctx: Context) -> dict[str, Any]:
+    """Task ``label_efficiency``: the linear task with a fraction of the probe-training labels."""
+    suite = ctx.suite
+    x_train, y_train = ctx.single_draw("train", suite.n_train)
+    x_test, y_test = ctx.single_draw("test", suite.n_test)
+    curve = []
+    for fraction in suite.label_fractions:
+        n = int(round(fraction * suite.n_train))
+        scores = regression(ctx.fit(x_train[:n], y_train[:n]).predict(x_test), y_test, ctx.content_names, ctx.boot)
+        curve.append({"fraction": float(fraction), "n_train": n, "mean_mse": scores["mean_mse"], "mean_r2": scores["mean_r2"]})
+    ctx.probes["label_efficiency"] = {"solver": ctx.solver, "ridge": PAPER_RIDGE, "subset": "the first items of the probe-training set"}
+    return {"label_efficiency": {"curve": curve}}
+
+
+def run_nonlinear(ctx: Context) -> dict[str, Any]:
+    """Task ``nonlinear``: kNN regression on standardised features, k chosen on validation items."""
+    suite = ctx.suite
+    x_train, y_train = ctx.single_draw("train", suite.n_train)
+    x_test, y_test = ctx.single_draw("test", suite.n_test)
+    probe, k, scores = fit_knn(x_train, y_train, suite.n_validation, suite.knn_neighbours)
+    ctx.probes["nonlinear"] = {"kind": "knn", "neighbours": k, "candidates": list(suite.knn_neighbours), "validation_mse": scores,
+                               "n_validation": suite.n_validation}
+    return {"nonlinear": regression(probe.predict(x_test), y_test, ctx.content_names, ctx.boot)}
+
+
+RUNNERS: dict[str, Callable[[Context], dict[str, Any]]] = {
+    "linear": run_linear,
+    "feature_averaging": run_feature_averaging,
+    "robustness": run_robustness,
+    "invariance": run_invariance,
+    "label_efficiency": run_label_efficiency,
+    "nonlinear": run_nonlinear,
+}
