@@ -19,7 +19,8 @@ METRICS_FILE = "metrics.jsonl"
 ENCODER_FILE = "encoder.pt"
 RESULT_FILE = "result.json"
 VALIDATION_FILE = "validation.json"
-RUN_FILES = (CONFIG_FILE, CHECKPOINT_FILE, METRICS_FILE, ENCODER_FILE, RESULT_FILE, VALIDATION_FILE)
+METHOD_REPORT_FILE = "method_report.json"
+RUN_FILES = (CONFIG_FILE, CHECKPOINT_FILE, METRICS_FILE, ENCODER_FILE, RESULT_FILE, VALIDATION_FILE, METHOD_REPORT_FILE)
 CHECKPOINT_FORMAT = "spirograph-train-checkpoint/1"
 _CHECKPOINT_KEYS = ("format", "step", "record", "model", "optimizer", "scheduler", "generators")
 

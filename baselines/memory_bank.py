@@ -91,8 +91,8 @@ class MemoryBank(nn.Module):
         if graph_rows is not None:
             graph_rows = graph_rows.to(self.graph.device, torch.long)
         if gather and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-            index, embeddings, graph_rows = _all_gather_rows(index, embeddings, graph_rows)
-        keep = _last_occurrence(index)
+            index, embeddings, graph_rows = all_gather_rows(index, embeddings, graph_rows)
+        keep = last_occurrence(index)
         index, embeddings = index[keep], embeddings[keep]
         mixed = self.momentum * self.vectors[index] + (1.0 - self.momentum) * F.normalize(embeddings, dim=1)
         self.vectors[index] = F.normalize(mixed, dim=1)
@@ -110,18 +110,25 @@ class MemoryBank(nn.Module):
             raise bad_value("graph_rows.shape", tuple(graph_rows.shape), f"an integer tensor ({index.shape[0]}, {self.neighbours})")
 
 
-def _last_occurrence(index: torch.Tensor) -> torch.Tensor:
-    """Positions (U,) of the last occurrence of each distinct value of ``index`` (B,)."""
+def last_occurrence(index: torch.Tensor) -> torch.Tensor:
+    """Positions (U,) of the last occurrence of each distinct value of ``index`` (B,), by value."""
     unique, inverse = torch.unique(index, return_inverse=True)
     position = torch.arange(index.shape[0], device=index.device)
     last = torch.full((unique.shape[0],), -1, dtype=torch.long, device=index.device)
     return last.scatter_reduce(0, inverse, position, reduce="amax")
 
 
-def _all_gather_rows(index: torch.Tensor, embeddings: torch.Tensor, graph_rows: torch.Tensor | None):
-    """Concatenate (index, embeddings, graph_rows) of all ranks in rank order; ranks may differ in B."""
+def all_gather_rows(*tensors: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
+    """Concatenate row-aligned tensors (B, ...) of all ranks in rank order; None stays None.
+
+    Ranks may hold different B: rows are padded to the largest B for ``all_gather`` and trimmed
+    after. Without an initialised process group the inputs come back unchanged.
+    """
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return tensors
+    first = next(t for t in tensors if t is not None)
     world = dist.get_world_size()
-    count = torch.tensor([index.shape[0]], device=index.device)
+    count = torch.tensor([first.shape[0]], device=first.device)
     counts = [torch.zeros_like(count) for _ in range(world)]
     dist.all_gather(counts, count)
     sizes = [int(c.item()) for c in counts]
@@ -134,4 +141,4 @@ def _all_gather_rows(index: torch.Tensor, embeddings: torch.Tensor, graph_rows: 
         dist.all_gather(parts, padded)
         return torch.cat([part[:n] for part, n in zip(parts, sizes)])
 
-    return gather(index), gather(embeddings), (gather(graph_rows) if graph_rows is not None else None)
+    return tuple(gather(t) if t is not None else None for t in tensors)

@@ -119,6 +119,11 @@ class Method(nn.Module):
     def after_step(self, ctx: StepContext, outputs: Mapping[str, Any]) -> None:
         """Hook run after the optimiser step (memory-bank or EMA updates). Default: nothing."""
 
+    @torch.no_grad()
+    def final_report(self, spirograph: Spirograph) -> dict[str, float]:
+        """Method-specific evaluation after training (rank 0; written to ``method_report.json``). Default: none."""
+        return {}
+
     def disclosures(self) -> dict[str, Any]:
         """What a leaderboard entry must disclose about how this encoder was trained."""
         return {"method": self.name, "uses_nuisance_labels": self.uses_nuisance_labels, "config": self.config.to_dict()}

@@ -1,0 +1,266 @@
+"""CLeVER: contrastive learning with a split invariant / equivariant representation (SPEC §7).
+
+Song et al., "Contrastive Learning Via Equivariant Representation" (arXiv 2406.00262). The
+backbone output h (D dims) is split into z_IR (first ⌊0.8·D⌋ channels) and z_EF (the rest); a
+projection head on each; the loss is
+
+    L = L_CL(IR head) + 1.0·L_Orth(EF head) + 0.001·L_PReg(IR head, EF head).
+
+Base loss: the published code uses DINO with an EMA teacher (and also released a SimSiam form);
+this benchmark uses the InfoNCE / NT-Xent loss of SPEC §2 as the base, so CLeVER compares directly
+with SimCLR and InvCLR (same encoder, views and optimiser). Without a teacher, L_Orth compares the
+EF outputs of the two views of the same network.
+
+Two registered methods:
+
+* ``clever``: the published method; it never reads the nuisance values.
+* ``clever-nuisance``: a Spirograph-only variant that adds a linear regression head from z_EF to
+  the known (prior-standardised) nuisance values of each view, weighted by ``nuisance_weight``. It
+  uses nuisance labels and says so in its disclosures.
+
+At the end of training, :func:`split_probes` fits closed-form ridge probes (SPEC §5) from z_IR,
+z_EF and their concatenation to the content and to the nuisance, the probes the paper reports:
+z_IR should predict content and z_EF should carry the nuisance.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from spirograph import DEFAULT_NUISANCE, Spirograph
+from spirograph._validate import bad_value, check_int, check_positive_float
+
+from ..encoders import ProjectionHead
+from ..losses import clever as L
+from ..losses.nt_xent import gather_with_grad, nt_xent
+from . import register
+from .base import Method, MethodConfig, StepContext
+
+
+def _check_weight(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise bad_value(name, value, "a finite number >= 0")
+    return float(value)
+
+
+@dataclass
+class CLeVERConfig(MethodConfig):
+    """CLeVER settings.
+
+    Attributes:
+        ir_fraction: share of representation channels in z_IR, in (0, 1) (paper: 0.8).
+        temperature: NT-Xent temperature of the base loss (SPEC §2: 0.5).
+        orth_weight: weight of L_Orth (paper: 1.0).
+        preg_weight: weight of L_PReg (paper: 0.001).
+        proj_hidden: hidden size of both heads (None: each head's input size).
+        proj_dim: output size of both heads (128).
+        head_batch_norm: BatchNorm in the heads as in SimCLR's head.
+        probe_train, probe_test: contents for the end-of-training split probes (0 disables them).
+        probe_seed: seed of the probe contents and nuisance draws.
+        probe_ridge: ridge penalty of the probes (SPEC §5: 1e-8).
+    """
+
+    ir_fraction: float = L.IR_FRACTION
+    temperature: float = 0.5
+    orth_weight: float = L.ORTH_WEIGHT
+    preg_weight: float = L.PREG_WEIGHT
+    proj_hidden: int | None = None
+    proj_dim: int = 128
+    head_batch_norm: bool = True
+    probe_train: int = 10_000
+    probe_test: int = 5_000
+    probe_seed: int = 1
+    probe_ridge: float = 1e-8
+
+    def validate(self) -> "CLeVERConfig":
+        super().validate()
+        if isinstance(self.ir_fraction, bool) or not isinstance(self.ir_fraction, (int, float)) or not 0 < self.ir_fraction < 1:
+            raise bad_value("ir_fraction", self.ir_fraction, "a number in (0, 1)")
+        self.temperature = check_positive_float("temperature", self.temperature)
+        self.orth_weight = _check_weight("orth_weight", self.orth_weight)
+        self.preg_weight = _check_weight("preg_weight", self.preg_weight)
+        if self.proj_hidden is not None:
+            self.proj_hidden = check_int("proj_hidden", self.proj_hidden, 1)
+        self.proj_dim = check_int("proj_dim", self.proj_dim, 1)
+        if not isinstance(self.head_batch_norm, bool):
+            raise bad_value("head_batch_norm", self.head_batch_norm, "True or False")
+        self.probe_train = check_int("probe_train", self.probe_train, 0)
+        self.probe_test = check_int("probe_test", self.probe_test, 0)
+        if (self.probe_train == 0) != (self.probe_test == 0):
+            raise bad_value("probe_train/probe_test", (self.probe_train, self.probe_test), "both 0 (no probes) or both >= 1")
+        if 0 < self.probe_train < 2:
+            raise bad_value("probe_train", self.probe_train, "0 or at least 2 contents")
+        self.probe_seed = check_int("probe_seed", self.probe_seed, 0)
+        self.probe_ridge = check_positive_float("probe_ridge", self.probe_ridge)
+        return self
+
+
+@register("clever")
+class CLeVER(Method):
+    """CLeVER with the InfoNCE base loss: IR head → NT-Xent, EF head → L_Orth, L_PReg between heads."""
+
+    Config = CLeVERConfig
+
+    def build(self) -> None:
+        cfg = self.config
+        d_ir, d_ef = L.split_sizes(self.encoder.out_dim, cfg.ir_fraction)
+        self.ir_head = ProjectionHead(d_ir, cfg.proj_hidden, cfg.proj_dim, batch_norm=cfg.head_batch_norm)
+        self.ef_head = ProjectionHead(d_ef, cfg.proj_hidden, cfg.proj_dim, batch_norm=cfg.head_batch_norm)
+
+    def split(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(z_IR (B, d_IR), z_EF (B, d_EF)) of representations h (B, D)."""
+        return L.split_representation(h, self.config.ir_fraction)
+
+    def training_step(self, ctx: StepContext) -> dict[str, Any]:
+        cfg = self.config
+        k, n = ctx.images.shape[:2]
+        h = self.encoder(ctx.images.reshape(k * n, *ctx.images.shape[2:]))
+        z_ir, z_ef = self.split(h)
+        p_ir = self.ir_head(z_ir).reshape(k, n, -1)
+        p_ef = self.ef_head(z_ef).reshape(k, n, -1)
+        contrastive = nt_xent(p_ir[0], p_ir[1], cfg.temperature)
+        # |mean cos| over the union batch: gather the per-item cosines so every rank sees one mean.
+        cos, _ = gather_with_grad(F.cosine_similarity(p_ef[0], p_ef[1], dim=1, eps=1e-8))
+        orth = cos.mean().abs()
+        preg = L.parameter_norm_loss(self.ir_head.parameters(), self.ef_head.parameters())
+        loss = L.clever_objective(contrastive, orth, preg, orth_weight=cfg.orth_weight, preg_weight=cfg.preg_weight)
+        logs = {"nt_xent": contrastive.detach(), "orth": orth.detach(), "preg": preg.detach()}
+        extra, extra_logs = self.extra_terms(z_ef, ctx)
+        if extra is not None:
+            loss = loss + extra
+        return {"loss": loss, **logs, **extra_logs}
+
+    def extra_terms(self, z_ef: torch.Tensor, ctx: StepContext) -> tuple[torch.Tensor | None, dict[str, Any]]:
+        """Hook for variants: an extra loss term on z_EF (B·k, d_EF) and its logs; none when published."""
+        return None, {}
+
+    @torch.no_grad()
+    def final_report(self, spirograph: Spirograph, *, batch_size: int = 1024) -> dict[str, float]:
+        """Ridge probes from z_IR, z_EF and [z_IR, z_EF] to content and nuisance (see :func:`split_probes`)."""
+        cfg = self.config
+        if cfg.probe_train == 0:
+            return {}
+        return split_probes(
+            self.encoder, spirograph, ir_fraction=cfg.ir_fraction, n_train=cfg.probe_train, n_test=cfg.probe_test,
+            seed=cfg.probe_seed, ridge=cfg.probe_ridge, batch_size=batch_size,
+        )
+
+
+@dataclass
+class CLeVERNuisanceConfig(CLeVERConfig):
+    """``clever-nuisance`` settings: CLeVER's plus the nuisance regression.
+
+    Attributes:
+        nuisance_weight: weight > 0 of the MSE between a linear map of z_EF and the view's
+            nuisance values standardised by the prior (each column to mean 0, variance 1).
+    """
+
+    nuisance_weight: float = 1.0
+
+    def validate(self) -> "CLeVERNuisanceConfig":
+        super().validate()
+        self.nuisance_weight = check_positive_float("nuisance_weight", self.nuisance_weight)
+        return self
+
+
+@register("clever-nuisance")
+class CLeVERNuisance(CLeVER):
+    """CLeVER plus a linear z_EF → nuisance regression on the known nuisance values (not published)."""
+
+    Config = CLeVERNuisanceConfig
+    uses_nuisance_labels = True
+
+    def build(self) -> None:
+        super().build()
+        _, d_ef = L.split_sizes(self.encoder.out_dim, self.config.ir_fraction)
+        self.nuisance_head = nn.Linear(d_ef, len(DEFAULT_NUISANCE))
+
+    def extra_terms(self, z_ef: torch.Tensor, ctx: StepContext) -> tuple[torch.Tensor | None, dict[str, Any]]:
+        space = ctx.spirograph.space
+        if len(space.nuisance) != self.nuisance_head.out_features:
+            raise bad_value("spirograph nuisance", space.nuisance, f"{self.nuisance_head.out_features} nuisance factors")
+        mean = space.prior_mean(space.nuisance).to(z_ef)
+        std = space.prior_variance(space.nuisance).to(z_ef).sqrt().clamp(min=1e-12)
+        target = (ctx.nuisance.detach().reshape(z_ef.shape[0], -1).to(z_ef) - mean) / std
+        regression = F.mse_loss(self.nuisance_head(z_ef), target)
+        return self.config.nuisance_weight * regression, {"nuisance_mse": regression.detach()}
+
+
+def _ridge_mse(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor, ridge: float):
+    """Closed-form ridge (bias unpenalised) of MSE + ridge·‖W‖² (SPEC §5); per-target test MSE and R²."""
+    x_mean, y_mean = train_x.mean(0), train_y.mean(0)
+    xc, yc = train_x - x_mean, train_y - y_mean
+    n = train_x.shape[0]
+    gram = xc.T @ xc / n + ridge * torch.eye(xc.shape[1], dtype=xc.dtype, device=xc.device)
+    weight = torch.linalg.lstsq(gram, xc.T @ yc / n).solution
+    pred = (test_x - x_mean) @ weight + y_mean
+    mse = (pred - test_y).pow(2).mean(0)
+    r2 = 1 - mse / test_y.var(0, unbiased=False).clamp(min=1e-12)
+    return mse, r2
+
+
+@torch.no_grad()
+def split_probes(
+    encoder: nn.Module,
+    spirograph: Spirograph,
+    *,
+    ir_fraction: float = L.IR_FRACTION,
+    n_train: int = 10_000,
+    n_test: int = 5_000,
+    seed: int = 1,
+    ridge: float = 1e-8,
+    batch_size: int = 1024,
+) -> dict[str, float]:
+    """Content and nuisance linear probes from z_IR, z_EF and their concatenation.
+
+    Probe items come from ``spirograph`` with streams ``clever-probe/train`` and
+    ``clever-probe/test`` of ``seed`` (one nuisance draw per image), the encoder runs in eval
+    mode, and a closed-form ridge in float64 is fitted per feature set (SPEC §5).
+
+    Args:
+        encoder: backbone (B, 3, R, R) → (B, D).
+        spirograph: generator of the probe images (its device is used).
+        ir_fraction: split of the representation.
+        n_train, n_test: probe contents (>= 2 and >= 1).
+        seed: seed of the probe items.
+        ridge: ridge penalty > 0.
+        batch_size: images per encoder call.
+
+    Returns:
+        ``{"probe/<ir|ef|concat>/<content|nuisance>_<mse|r2>": float}``: MSE in raw factor units
+        averaged over the targets (the paper's metric) and the mean R².
+
+    Raises:
+        ValueError: on bad sizes.
+    """
+    n_train, n_test = check_int("n_train", n_train, 2), check_int("n_test", n_test, 1)
+    batch_size = check_int("batch_size", batch_size, 1)
+    was_training = encoder.training
+    encoder.eval()
+    try:
+        sets = {}
+        for split, n in (("train", n_train), ("test", n_test)):
+            content, nuisance = spirograph.sample(n, seed=seed, stream=f"clever-probe/{split}")
+            feats = []
+            for lo in range(0, n, batch_size):
+                images = spirograph.render(content[lo : lo + batch_size], nuisance[lo : lo + batch_size], validate=False)
+                feats.append(encoder(images).double())
+            sets[split] = (torch.cat(feats), content.double(), nuisance.double())
+    finally:
+        encoder.train(was_training)
+    report: dict[str, float] = {}
+    (tr_h, tr_c, tr_a), (te_h, te_c, te_a) = sets["train"], sets["test"]
+    d_ir, _ = L.split_sizes(tr_h.shape[1], ir_fraction)
+    parts = {"ir": slice(0, d_ir), "ef": slice(d_ir, None), "concat": slice(None)}
+    for part, cols in parts.items():
+        for target, (ty, vy) in (("content", (tr_c, te_c)), ("nuisance", (tr_a, te_a))):
+            mse, r2 = _ridge_mse(tr_h[:, cols], ty.to(tr_h.device), te_h[:, cols], vy.to(te_h.device), ridge)
+            report[f"probe/{part}/{target}_mse"] = float(mse.mean())
+            report[f"probe/{part}/{target}_r2"] = float(r2.mean())
+    return report
