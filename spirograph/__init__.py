@@ -19,3 +19,8 @@ __all__ = [
     "Spirograph",
     "score",
 ]
+
+# Datasets over split files (spirograph.h5) and rendered on demand.
+from .datasets import SpirographH5, SpirographRendered  # noqa: E402
+
+__all__ += ["SpirographH5", "SpirographRendered"]

@@ -98,6 +98,7 @@ class SpirographH5(_SplitDataset):
             self.meta = split_meta(f, split)
         self._setup(target, transform, target_transform)
         self._file = None
+        self._arrays = None
         self._pid = None
 
     @property
@@ -111,16 +112,40 @@ class SpirographH5(_SplitDataset):
     def __len__(self) -> int:
         return self.meta.n
 
-    def _group(self):
+    def _sources(self) -> dict:
+        """Per-process readers of images/content/nuisance, opened on first use.
+
+        Uncompressed datasets are contiguous in the file, so they are memory-mapped: a random
+        batch is one numpy gather instead of one HDF5 selection per item. Chunked (compressed)
+        datasets are read through h5py.
+        """
         # A handle opened before a fork must not be shared: reopen in every new process.
         if self._file is None or self._pid != os.getpid():
             self._file = open_split_file(self.path)
             self._pid = os.getpid()
-        return self._file[self.split]
+            group = self._file[self.split]
+            self._arrays = {}
+            for key in ("images", "content", "nuisance"):
+                ds = group[key]
+                offset = ds.id.get_offset()
+                if ds.chunks is None and offset is not None and ds.size > 0:
+                    self._arrays[key] = np.memmap(self.path, mode="r", dtype=ds.dtype, shape=ds.shape, offset=offset)
+                else:
+                    self._arrays[key] = ds
+        return self._arrays
 
     def _read(self, key: str, selection):
+        source = self._sources()[key]
         try:
-            return self._group()[key][selection]
+            if isinstance(source, np.ndarray):
+                return np.array(source[selection])  # a private copy: torch tensors must not alias the map
+            if isinstance(selection, list):
+                # h5py reads a sorted list of distinct rows in one call; map back to the request order.
+                unique = sorted(set(selection))
+                rows = source[unique]
+                where = {value: k for k, value in enumerate(unique)}
+                return rows[[where[i] for i in selection]]
+            return source[selection]
         except OSError as err:
             raise SplitFileError(f"{str(self.path)!r}, split {self.split!r}: unreadable data; corrupted? ({' '.join(str(err).split())})") from None
 
@@ -138,9 +163,7 @@ class SpirographH5(_SplitDataset):
         if sorted(idx) == list(range(lo, lo + len(idx))):
             selection, rows = slice(lo, lo + len(idx)), [i - lo for i in idx]
         else:
-            # h5py reads a sorted list of distinct rows in one call; map back to the request order.
-            unique = sorted(set(idx))
-            selection, rows = unique, _positions(unique, idx)
+            selection, rows = idx, range(len(idx))
         images = decode(self._read("images", selection), self.meta.dtype)
         content, nuisance = torch.from_numpy(self._read("content", selection)), torch.from_numpy(self._read("nuisance", selection))
         return [self._item(images[r], content[r], nuisance[r]) for r in rows]
@@ -150,10 +173,12 @@ class SpirographH5(_SplitDataset):
         if self._file is not None:
             self._file.close()
         self._file = None
+        self._arrays = None
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state["_file"] = None  # h5py handles cannot be pickled (spawned DataLoader workers)
+        state["_arrays"] = None
         state["_pid"] = None
         return state
 
@@ -268,7 +293,3 @@ class SpirographRendered(_SplitDataset):
             ]
         )
 
-
-def _positions(unique: list[int], idx: list[int]) -> list[int]:
-    where = {value: k for k, value in enumerate(unique)}
-    return [where[i] for i in idx]

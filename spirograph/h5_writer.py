@@ -149,7 +149,7 @@ def _create(tmp: Path, specs, config: dict, seed, render_options, dtype, compres
             if compression == "gzip":
                 layout["compression_opts"] = 4
         images = group.create_dataset("images", (spec.n, 3, res, res), dtype=stored, chunks=(rows, 3, res, res) if compression else None, **layout)
-        images.attrs["encoding"] = "value / 255 (stored round(clip(x, 0, 1) * 255))" if stored == "uint8" else "value"
+        images.attrs["encoding"] = "value / 255 (stored floor(clip(x, 0, 1) * 255 + 0.5))" if stored == "uint8" else "value"
         for key, names in (("content", space.content), ("nuisance", space.nuisance)):
             chunks = (min(spec.n, 4096), max(1, len(names))) if compression and names else None
             ds = group.create_dataset(key, (spec.n, len(names)), dtype=FACTOR_DTYPE, chunks=chunks, **(layout if chunks else {}))
