@@ -129,20 +129,21 @@ class RunDir:
         try:
             state = torch.load(path, map_location=map_location, weights_only=True)
         except Exception as err:  # torch.load raises many kinds (zip, pickle, EOF, runtime) on damage
-            raise bad_value("checkpoint", str(path), f"a readable training checkpoint; it is corrupted ({type(err).__name__}: {err})") from None
+            detail = (str(err).strip().splitlines() or [""])[0][:160]
+            raise bad_value("checkpoint", str(path), f"a readable training checkpoint; it is corrupted ({type(err).__name__}: {detail})") from None
         if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT or any(k not in state for k in _CHECKPOINT_KEYS):
             raise bad_value("checkpoint", str(path), f"a {CHECKPOINT_FORMAT} file with keys {', '.join(_CHECKPOINT_KEYS)}")
         return state
 
-    def truncate_metrics(self, before_step: int) -> None:
-        """Drop metrics lines of steps ≥ ``before_step`` (written after the checkpoint a run resumes from)."""
+    def truncate_metrics(self, completed_steps: int) -> None:
+        """Drop metrics lines beyond ``completed_steps`` (written after the checkpoint a run resumes from)."""
         path = self.file(METRICS_FILE)
         if not path.exists():
             return
         kept = []
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
-                if json.loads(line)["step"] < before_step:
+                if json.loads(line)["step"] <= completed_steps:
                     kept.append(line)
             except (json.JSONDecodeError, KeyError, TypeError):
                 continue  # a line cut off by the interruption

@@ -64,7 +64,9 @@ def gradient_penalty(
         raise bad_value("prior_draws.shape", tuple(prior_draws.shape), f"({h.shape[0]}, J, {nuisance.shape[-1]})")
     if not (nuisance.requires_grad and h.requires_grad):
         raise bad_value("nuisance.requires_grad", nuisance.requires_grad, "True, with h computed from it")
-    h_hat = h.float() / h.float().norm(dim=1, keepdim=True).clamp_min(1e-12)
+    if h.dtype not in (torch.float32, torch.float64):  # bf16 under autocast: normalise in float32
+        h = h.float()
+    h_hat = h / h.norm(dim=1, keepdim=True).clamp_min(1e-12)
     projection = (signs.to(h_hat.dtype) * h_hat).sum()
     (grad,) = torch.autograd.grad(projection, nuisance, create_graph=True)
     if view is not None:

@@ -70,7 +70,9 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5, *, dis
     if z1.ndim != 2 or z1.shape != z2.shape:
         raise bad_value("z1/z2 shapes", (tuple(z1.shape), tuple(z2.shape)), "two tensors of the same shape (n, d)")
     n = z1.shape[0]
-    z1, z2 = F.normalize(z1.float(), dim=1), F.normalize(z2.float(), dim=1)
+    if z1.dtype not in (torch.float32, torch.float64):  # bf16 under autocast: the softmax wants float32
+        z1, z2 = z1.float(), z2.float()
+    z1, z2 = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
     if distributed:
         all1, offset = gather_with_grad(z1)
         all2, _ = gather_with_grad(z2)

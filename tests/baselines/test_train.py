@@ -1,0 +1,122 @@
+"""``spirograph-train`` end to end on a tiny configuration: bad input, run directories, resume."""
+
+import json
+
+import pytest
+import torch
+
+from spirograph_baselines import train
+from spirograph_baselines.checkpoint import RunDir
+from spirograph_baselines.loop import Trainer
+from spirograph_baselines.methods.simclr import SimCLR
+
+TINY = [
+    "--preset", "cpu-quick", "--suite", "none", "--no-progress", "--threads", "1",
+    "--set", 'encoder_kwargs={"widths": [8], "norm": "none"}',
+    "--set", "n_contents=48", "--set", "batch_size=16", "--set", "epochs=2", "--set", "warmup_epochs=0",
+    "--set", "resolution=16", "--set", "checkpoint_every=2", "--set", "log_every=1",
+]
+INVCLR = ["--method", "invclr", "--set", "n_prior=4", "--set", "lam=0.1", "--set", "penalty_items=0"]
+
+
+def run(tmp_path, *extra, name="run"):
+    return train.main(["--out", str(tmp_path / name), *TINY, *extra])
+
+
+def error_line(capsys):
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--method", "simclrr"], "unknown method 'simclrr'; did you mean 'simclr'?"),
+        (["--method", "simclr", "--preset", "cpu-quik"], "unknown preset 'cpu-quik'; did you mean 'cpu-quick'?"),
+        (INVCLR + ["--set", "lam=-1"], "lam=-1: expected a finite number >= 0"),
+        (["--method", "simclr", "--set", "temperature=0"], "temperature=0: expected a finite number > 0"),
+        (["--method", "simclr", "--set", "batch_size=1"], "batch_size=1: expected an integer >= 2"),
+        (["--method", "simclr", "--set", "lamb=0.1"], "unknown setting 'lamb'"),
+        (["--method", "simclr", "--set", "novalue"], "--set='novalue': expected KEY=VALUE"),
+        (["--method", "simclr", "--resume", "--overwrite"], "at most one of them"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(tmp_path, capsys, extra, message):
+    assert run(tmp_path, *extra) == 2
+    assert message in error_line(capsys)
+    assert not (tmp_path / "run").exists()
+
+
+def test_run_writes_config_metrics_checkpoint_and_encoder(tmp_path):
+    assert run(tmp_path, *INVCLR) == 0
+    files = {p.name for p in (tmp_path / "run").iterdir()}
+    assert {"config.json", "checkpoint.pt", "metrics.jsonl", "encoder.pt"} <= files
+    lines = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [l["step"] for l in lines] == list(range(1, 7))
+    assert {"loss", "nt_xent", "penalty", "lam", "lr", "pairs_per_s"} <= set(lines[0])
+    assert not [p for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_existing_run_directory_is_protected(tmp_path, capsys):
+    assert run(tmp_path, "--method", "simclr") == 0
+    assert run(tmp_path, "--method", "simclr", "--set", "temperature=0.2") == 2
+    err = error_line(capsys)
+    assert "different config" in err and "temperature: 0.5 -> 0.2" in err
+    assert run(tmp_path, "--method", "simclr") == 2
+    assert "--resume" in error_line(capsys)
+    assert run(tmp_path, "--method", "simclr", "--set", "temperature=0.2", "--resume") == 2
+    assert "differs in" in error_line(capsys)
+    assert run(tmp_path, "--method", "simclr", "--set", "temperature=0.2", "--overwrite") == 0
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["method_config"]["temperature"] == 0.2
+
+
+def test_corrupted_checkpoint_is_refused(tmp_path, capsys):
+    assert run(tmp_path, "--method", "simclr") == 0
+    (tmp_path / "run" / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    assert run(tmp_path, "--method", "simclr", "--resume") == 2
+    assert "corrupted" in error_line(capsys)
+
+
+def _state(path):
+    return torch.load(path / "checkpoint.pt", weights_only=True)
+
+
+def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path, monkeypatch):
+    assert run(tmp_path, *INVCLR, name="straight") == 0
+    original = Trainer.train_step
+
+    def interrupted(self):
+        if self.step == 3:  # after the checkpoint of step 2, before finishing step 4
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "train_step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, *INVCLR, name="resumed")
+    assert _state(tmp_path / "resumed")["step"] == 2
+    monkeypatch.setattr(Trainer, "train_step", original)
+    assert run(tmp_path, *INVCLR, "--resume", name="resumed") == 0
+    a, b = _state(tmp_path / "straight"), _state(tmp_path / "resumed")
+    assert a["step"] == b["step"] == 6
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    for key in ("views", "method"):
+        assert torch.equal(a["generators"][0][key], b["generators"][0][key])
+    losses = [[json.loads(l)["loss"] for l in (tmp_path / d / "metrics.jsonl").read_text().splitlines()] for d in ("straight", "resumed")]
+    assert losses[0] == losses[1]
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch, capsys):
+    original = SimCLR.training_step
+
+    def poisoned(self, ctx):
+        out = original(self, ctx)
+        if ctx.step == 3:
+            out["loss"] = out["loss"] * float("nan")
+        return out
+
+    monkeypatch.setattr(SimCLR, "training_step", poisoned)
+    assert run(tmp_path, "--method", "simclr") == 1
+    err = error_line(capsys)
+    assert "non-finite loss at step 3" in err and "last good checkpoint" in err
+    state = RunDir(tmp_path / "run").load_checkpoint()
+    assert state["step"] == 2 and all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
