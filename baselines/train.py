@@ -121,7 +121,7 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> Path:
     if args.threads is not None:
         torch.set_num_threads(check_int("--threads", args.threads, 1))
     train_over, method_over = split_overrides(args.overrides, method_cls)
-    train_cfg = TrainConfig.from_overrides(preset.train, train_over)
+    train_cfg = TrainConfig.from_overrides(preset.train_settings(method_cls), train_over)
     method_cfg = method_cls.Config.from_overrides({**preset.method_settings(method_cls), **method_over})
     rank, world, device = _init_distributed(args.device)
     if train_cfg.batch_size % world:

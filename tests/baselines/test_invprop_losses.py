@@ -81,10 +81,13 @@ def test_invariance_is_zero_but_attached_when_no_anchor_has_positives():
     assert torch.equal(v.grad, torch.zeros_like(v))
 
 
-def test_nearest_neighbours_drop_self_wherever_it_ranks():
-    bg = torch.tensor([[5, 1, 2, 3, 9], [1, 5, 2, 3, 9], [1, 2, 3, 4, 9]])
-    rows = invprop.nearest_neighbours(bg, torch.tensor([5, 5, 5]), k=3)
-    assert rows.tolist() == [[1, 2, 3], [1, 2, 3], [1, 2, 3]]
+@pytest.mark.parametrize("rank_of_self, expected", [(0, [1, 2, 3]), (1, [1, 2, 3]), (None, [1, 2, 3])])
+def test_nearest_neighbours_drop_self_wherever_it_ranks(rank_of_self, expected):
+    sim = torch.full((1, 10), -1.0)
+    sim[0, [1, 2, 3, 4]] = torch.tensor([0.9, 0.8, 0.7, 0.6])
+    if rank_of_self is not None:
+        sim[0, 5] = [1.0, 0.85][rank_of_self]
+    assert invprop.nearest_neighbours(sim, torch.tensor([5]), k=3).tolist() == [expected]
 
 
 def test_propagate_follows_graph_breadth_first():

@@ -168,3 +168,20 @@ def test_ddp_ranks_keep_identical_banks(tmp_path):
         assert torch.equal(r0[key], r1[key]), key
     # Both shards of each of the 6 global batches reached the bank: 6 × 16 items, 64 distinct at most.
     assert int(r0["item_seen"].sum()) == 64
+
+
+def test_presets_scale_invprop_consistently():
+    from spirograph_baselines.presets import get_preset
+
+    cls = get_method("invprop")
+    paper = cls.Config.from_overrides(get_preset("paper").method_settings(cls))
+    assert (paper.temperature, paper.background_size, paper.neighbours, paper.steps, paper.positives) == (0.2, 4096, 4, 3, 20)
+    assert (paper.lam_inv, paper.inv_warmup_epochs, paper.bank_momentum) == (0.6, 30, 0.5)
+    for name in ("paper", "cpu-quick"):
+        preset = get_preset(name)
+        cfg = cls.Config.from_overrides(preset.method_settings(cls))
+        train = preset.train_settings(cls)
+        assert cfg.background_size <= train.n_contents and cfg.inv_warmup_epochs < train.epochs
+    quick = get_preset("cpu-quick").train_settings(cls)
+    assert (quick.n_contents, quick.epochs) == (5000, 40)
+    assert get_preset("cpu-quick").train_settings(get_method("simclr")).n_contents == 20_000
