@@ -278,7 +278,11 @@ def generate(
     f = None
     if tmp.exists():
         if resume:
-            f = _open_partial(tmp, config)
+            try:
+                f = _open_partial(tmp, config)
+            except ValueError:
+                if not overwrite:
+                    raise
         elif not overwrite:
             raise FileExistsError(
                 f"a partial file from an interrupted run exists at {str(tmp)!r}; pass --resume (resume=True) "

@@ -140,12 +140,27 @@ def test_resume_continues_a_partial_file(tmp_path, split_file):
         _write(out)
     with pytest.raises(ValueError, match="different settings"):
         _write(out, resume=True, seed=6)
+    assert partial_path(out).exists()
     seen = []
     _write(out, resume=True, chunk_size=3, on_chunk=lambda s, d, n: seen.append((s, d)))
     assert seen[0] == ("test", 19)  # continued after the last complete chunk
     assert out.exists() and not partial_path(out).exists()
     _assert_same(_datasets(split_file), _datasets(out))
     assert verify(out).ok
+
+
+def test_overwrite_discards_a_partial_file_with_other_settings(tmp_path):
+    out = tmp_path / "other.h5"
+
+    def stop(split, done, n):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _write(out, on_chunk=stop)
+    _write(out, seed=6, shifts=None, train=8, test=8, resume=True, overwrite=True)
+    assert os.listdir(tmp_path) == ["other.h5"]
+    with open_split_file(out) as f:
+        assert split_meta(f, "train").seed == 6
 
 
 def test_error_during_generation_leaves_no_file(tmp_path):

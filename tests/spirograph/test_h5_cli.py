@@ -14,6 +14,7 @@ import pytest
 import spirograph.cli as cli
 from spirograph.h5 import partial_path
 
+ALL_COMMAND_MODULES = cli.COMMAND_MODULES
 GEN = ["--train", "48", "--test", "16", "--seed", "2", "--shifts", "h_mean:0.3", "--chunk-size", "8", "--quiet"]
 
 # Runs the command line in a child process; every rendered chunk prints a line and pauses a
@@ -40,6 +41,14 @@ CHILD = textwrap.dedent(
 def only_h5_commands(monkeypatch):
     # These tests exercise this module's commands; other command modules are tested elsewhere.
     monkeypatch.setattr(cli, "COMMAND_MODULES", ("spirograph.h5_commands",))
+
+
+@pytest.mark.parametrize("command", ["generate", "verify", "info", "show"])
+def test_commands_answer_help_in_the_full_cli(monkeypatch, capsys, command):
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ALL_COMMAND_MODULES)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([command, "--help"])
+    assert exit_info.value.code == 0 and command in capsys.readouterr().out
 
 
 def run(capsys, *argv):
