@@ -38,6 +38,19 @@ def build_model(method_name: str, method_config: MethodConfig, train_config: Tra
         return method_cls(encoder, method_config, n_items=train_config.n_contents)
 
 
+def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested settings as one level of dotted keys with scalar values (lists become JSON text)."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            out.update(flatten(value, f"{prefix}{key}."))
+        elif value is None or isinstance(value, (str, bool, int, float)):
+            out[f"{prefix}{key}"] = value
+        else:
+            out[f"{prefix}{key}"] = json.dumps(value)
+    return out
+
+
 class Trainer:
     """One training run on one rank.
 
@@ -254,12 +267,15 @@ class Trainer:
         import spirograph
 
         record = self.run_dir.read_config()
-        disclosures: Mapping[str, Any] = {
-            **self.method.disclosures(),
-            "training": {k: record[k] for k in ("preset", "seed", "world_size", "train")},
-        }
+        disclosures = flatten(
+            {
+                **self.method.disclosures(),
+                "test_time_passes": 1,
+                "training": {k: record[k] for k in ("preset", "seed", "world_size", "train")},
+            }
+        )
         result = spirograph.score(
-            self.frozen_encoder(), suite=suite, device=str(self.device), name=name, disclosures=dict(disclosures), command=command, progress=self.progress
+            self.frozen_encoder(), suite=suite, device=str(self.device), name=name, disclosures=disclosures, command=command, progress=self.progress
         )
         result.save(self.run_dir.file(RESULT_FILE), overwrite=True)
         return result

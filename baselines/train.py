@@ -123,6 +123,13 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> Path:
     train_over, method_over = split_overrides(args.overrides, method_cls)
     train_cfg = TrainConfig.from_overrides(preset.train_settings(method_cls), train_over)
     method_cfg = method_cls.Config.from_overrides({**preset.method_settings(method_cls), **method_over})
+    if args.suite != SUITES_NONE:
+        from spirograph.harness.suites import get_suite
+
+        options = get_suite(args.suite).render_options()
+        trained = {"resolution": train_cfg.resolution, "normalize": train_cfg.normalize}
+        if any(options[k] != v for k, v in trained.items()):
+            raise bad_value("--suite", args.suite, f"a suite that renders like the training views {trained} (it renders {options}), or 'none'")
     rank, world, device = _init_distributed(args.device)
     if train_cfg.batch_size % world:
         raise bad_value("batch_size", train_cfg.batch_size, f"a multiple of the number of processes ({world})")

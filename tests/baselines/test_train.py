@@ -120,3 +120,28 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypa
     assert "non-finite loss at step 3" in err and "last good checkpoint" in err
     state = RunDir(tmp_path / "run").load_checkpoint()
     assert state["step"] == 2 and all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+
+
+def test_disclosures_are_accepted_by_the_harness():
+    from spirograph.harness.score import _check_disclosures
+    from spirograph_baselines.encoders import ConvNet
+    from spirograph_baselines.loop import flatten
+    from spirograph_baselines.methods import build_method
+
+    method = build_method("invclr", ConvNet((4,)), {}, n_items=8)
+    flat = flatten({**method.disclosures(), "training": {"train": {"encoder_kwargs": {"widths": [4]}}}})
+    assert flat["uses_nuisance_labels"] is True and flat["config.lam"] == 0.01
+    assert flat["training.train.encoder_kwargs.widths"] == "[4]"
+    assert _check_disclosures(flat) == flat
+
+
+@pytest.mark.slow
+def test_end_of_run_score_writes_result_json(tmp_path):
+    from spirograph.harness.result import ScoreResult
+
+    args = [a if a != "none" else "quick" for a in TINY]
+    args[args.index("resolution=16")] = "resolution=32"
+    assert train.main(["--out", str(tmp_path / "run"), *args, "--method", "simclr"]) == 0
+    result = ScoreResult.load(tmp_path / "run" / "result.json")
+    assert result.metric("linear.mean_mse") > 0
+    assert result.to_dict()["disclosures"]["method"] == "simclr"
