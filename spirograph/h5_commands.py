@@ -36,7 +36,7 @@ def register(subparsers) -> None:
         "--shifts",
         default="none",
         help=f"comma-separated shift splits: none (default), all, a family ({', '.join(SHIFT_FAMILIES)}) "
-        "for its SPEC levels, or family:level, e.g. 'bg_mean,h_mean:-0.3'",
+        "for its default levels (the paper's), or family:level, e.g. 'bg_mean,h_mean:-0.3'",
     )
     gen.add_argument("--content", default=",".join(DEFAULT_CONTENT), help="comma-separated content factors; the rest are nuisance")
     gen.add_argument("--range", action="append", default=[], metavar="NAME=LOW,HIGH", help="factor range override (repeatable)")
