@@ -127,7 +127,7 @@ def load_encoder(spec: str, weights: str | os.PathLike | None = None) -> Any:
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
-        raise bad_value("encoder", spec, f"an importable module (importing {module_name!r} failed: {err})") from None
+        raise bad_value("encoder", spec, f"an importable module (importing {module_name!r} failed: {_first_line(err)})") from None
     if not hasattr(module, attribute):
         public = [name for name in dir(module) if not name.startswith("_")]
         raise unknown_name(f"callable in module {module_name!r}", attribute, public)
@@ -137,7 +137,7 @@ def load_encoder(spec: str, weights: str | os.PathLike | None = None) -> Any:
     try:
         encoder = builder()
     except Exception as err:  # a user's builder may raise anything: report it as one line
-        raise EncoderError(f"building the encoder with {spec}() raised {type(err).__name__}: {err}") from err
+        raise EncoderError(f"building the encoder with {spec}() raised {type(err).__name__}: {_first_line(err)}") from err
     if not callable(encoder):
         raise bad_value("encoder", spec, f"a builder returning a callable encoder, got {type(encoder).__name__}")
     if weights is not None:
@@ -160,7 +160,7 @@ def load_weights(encoder: Any, weights: str | os.PathLike) -> None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # pickle, zip and unpickler errors have many types
-        raise OSError(f"weights file {path!r} does not load with torch.load(weights_only=True): {type(err).__name__}: {err}") from None
+        raise OSError(f"weights file {path!r} does not load with torch.load(weights_only=True): {type(err).__name__}: {_first_line(err)}") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -200,7 +200,7 @@ def call_encoder(encoder: Any, images: torch.Tensor | None, content: torch.Tenso
         with torch.no_grad():
             out = encoder.encode_factors(content, nuisance) if isinstance(encoder, FactorEncoder) else encoder(images)
     except Exception as err:  # the encoder is user code: any exception becomes one clear error
-        raise EncoderError(f"the encoder raised {type(err).__name__} on {what}: {err}") from err
+        raise EncoderError(f"the encoder raised {type(err).__name__} on {what}: {_first_line(err)}") from err
     if not isinstance(out, torch.Tensor):
         raise EncoderError(f"the encoder returned {type(out).__name__} on {what}; expected a tensor of shape ({batch}, D)")
     if out.ndim != 2:
@@ -249,6 +249,12 @@ def check_encoder(encoder: Any, images: torch.Tensor | None, content: torch.Tens
             "training mode?); features must be computed per image"
         )
     return int(first.shape[1])
+
+
+def _first_line(err: BaseException) -> str:
+    """The first line of an exception message: errors are reported as one line."""
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else ""
 
 
 def _close(a: torch.Tensor, b: torch.Tensor, tolerance: float) -> bool:

@@ -1,0 +1,73 @@
+"""Feature computation: per-item seeding, caching of prefixes, averaging, conditional variance."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import SmallNet, tiny_suite
+
+from spirograph import Spirograph
+from spirograph.harness.features import FeatureSource
+
+
+def source(batch_size=200, **kw):
+    return FeatureSource(SmallNet().eval(), tiny_suite(batch_size=batch_size, **kw), device="cpu")
+
+
+def test_items_follow_the_core_streams():
+    src = source()
+    gen = Spirograph()
+    content, nuisance = gen.sample(50, seed=7, stream="train")
+    torch.testing.assert_close(src.content("train", 50), content)
+    nuisance_0 = gen.sample_nuisance(50, seed=7, stream="train/nuisance/0")
+    torch.testing.assert_close(src.nuisance("train", 50), nuisance_0)
+    images = gen.render(content, nuisance_0)
+    with torch.no_grad():
+        expected = src.encoder(images)
+    torch.testing.assert_close(src.features("train", 50), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_prefix_requests_reuse_and_extend_the_cache():
+    src = source(batch_size=64)
+    first = src.features("test", 100)
+    assert src.images_encoded == 100
+    assert torch.equal(src.features("test", 60), first[:60])
+    assert src.images_encoded == 100
+    longer = src.features("test", 150)
+    assert src.images_encoded == 150
+    torch.testing.assert_close(longer[:100], first)
+
+
+def test_batch_size_does_not_change_items():
+    a = source(batch_size=200).features("train", 120)
+    b = source(batch_size=7).features("train", 120)
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_shift_keeps_content_and_moves_nuisance():
+    src = source()
+    shifted = src.generator(("h", "mean", 0.3))
+    base = src.nuisance("test", 20)
+    moved = src.nuisance("test", 20, shift=("h", "mean", 0.3))
+    h = list(shifted.nuisance_names).index("h")
+    torch.testing.assert_close(moved[:, h], base[:, h] + 0.3)
+    others = [i for i in range(base.shape[1]) if i != h]
+    torch.testing.assert_close(moved[:, others], base[:, others])
+
+
+def test_averaged_features_and_conditional_variance():
+    src = source()
+    means, variance = src.averaged("test", 30, (1, 2, 4), conditional_variance=True)
+    draws = torch.stack([src.features("test", 30, draw=j, cache=False) for j in range(4)])  # (M, n, D)
+    torch.testing.assert_close(means[1], draws[0])
+    torch.testing.assert_close(means[2], draws[:2].mean(0))
+    torch.testing.assert_close(means[4], draws.mean(0))
+    unit = draws.double() / draws.double().norm(dim=2, keepdim=True)
+    # Per item: unbiased variance over the draws of each dimension, summed over dimensions.
+    expected = unit.var(dim=0, unbiased=True).sum(dim=1)
+    torch.testing.assert_close(variance, expected, atol=1e-10, rtol=1e-8)
+
+
+def test_conditional_variance_needs_two_draws():
+    with pytest.raises(ValueError, match="at least two nuisance draws"):
+        source().averaged("test", 10, (1,), conditional_variance=True)
