@@ -6,7 +6,6 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-import torch.nn.functional as F
 
 from spirograph_baselines.memory_bank import MemoryBank
 
