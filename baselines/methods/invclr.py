@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
 from spirograph._validate import bad_value, check_int
 
 from ..losses.gradient_penalty import gradient_penalty, rademacher
@@ -79,7 +81,9 @@ class InvCLR(SimCLR):
             p = cfg.penalty_items
             # A fresh leaf for the subset's nuisance, re-rendered so the images depend on it alone.
             nuisance, view = ctx.nuisance[0, :p].detach().requires_grad_(True), None
-            h_pen = self.encoder(ctx.spirograph.render(ctx.content[:p], nuisance, validate=False))
+            with torch.autocast(device_type=nuisance.device.type, enabled=False):  # render in full precision
+                images_pen = ctx.spirograph.render(ctx.content[:p], nuisance, validate=False)
+            h_pen = self.encoder(images_pen)
         else:
             h, z = self.encode_views(ctx)
             h_pen, nuisance, view, p = h[0], ctx.nuisance, 0, n
