@@ -45,7 +45,7 @@ def score(
         encoder: a callable mapping float images (B, 3, R, R) on ``device`` to features (B, D).
         suite: a registered suite name (``"quick"``, ``"standard"``) or a ``Suite``.
         device: where images are rendered and the encoder runs.
-        name: the entry's name on the leaderboard (default: the encoder's class name).
+        name: the entry's name on the leaderboard (default: a function's name, else the class name).
         disclosures: facts about the method, e.g. ``{"uses_nuisance_labels": False,
             "test_time_passes": 1, "training": "simclr cpu-quick seed 0"}``; values are strings,
             numbers, booleans or None.
@@ -70,10 +70,11 @@ def score(
     solver = check_solver(solver)
     try:
         device = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise bad_value("device", device, "a torch device such as 'cpu' or 'cuda'") from None
+        torch.empty(1, device=device)
+    except (RuntimeError, TypeError, AssertionError):
+        raise bad_value("device", str(device), "an available torch device such as 'cpu' or 'cuda'") from None
     if name is None:
-        name = "oracle" if type(encoder).__name__ == "Oracle" else type(encoder).__name__
+        name = getattr(encoder, "__name__", None) or type(encoder).__name__
     if not isinstance(name, str) or not name.strip():
         raise bad_value("name", name, "a non-empty string")
     disclosures = _check_disclosures(disclosures)

@@ -42,7 +42,7 @@ def test_result_records_the_run(oracle_result):
     data = oracle_result.to_dict()
     assert data["tasks"] == list(TASK_NAMES)
     assert data["suite"]["name"] == "tiny-test" and data["suite"]["seed"] == 7
-    assert data["encoder"] == {"name": "oracle", "class": "spirograph.harness.encoders.Oracle", "feature_dim": 4, "parameters": None}
+    assert data["encoder"] == {"name": "Oracle", "class": "spirograph.harness.encoders.Oracle", "feature_dim": 4, "parameters": None}
     assert data["disclosures"] == {"uses_nuisance_labels": False}
     assert data["render"]["normalize"] == "row"
     assert data["package_version"] == spirograph.__version__
@@ -58,6 +58,7 @@ def test_result_records_the_run(oracle_result):
 
 def test_constant_encoder_scores_zero():
     result = score(constant, suite=tiny_suite(), tasks=["linear", "nonlinear"], progress=False)
+    assert result.name == "constant"
     assert abs(result.metric("linear.mean_r2")) < 0.02
     assert abs(result.metric("linear_tuned.mean_r2")) < 0.02
     assert result.metric("nonlinear.mean_r2") < 0.1
@@ -108,3 +109,22 @@ def test_lbfgs_solver_matches_closed_form():
 
 def test_top_level_export():
     assert spirograph.score is score
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"suite": "standrd"}, "unknown suite 'standrd'; did you mean 'standard'?"),
+        ({"tasks": ["linear", "robustnes"]}, "unknown task 'robustnes'; did you mean 'robustness'?"),
+        ({"tasks": []}, "at least one of"),
+        ({"solver": "adam"}, "solver='adam'"),
+        ({"device": "no-such-device"}, "an available torch device"),
+        ({"name": " "}, "name=' '"),
+        ({"disclosures": {"training": [1]}}, "disclosures\\['training'\\]"),
+        ({"disclosures": "simclr"}, "disclosures='simclr'"),
+        ({"command": 3}, "command=3"),
+    ],
+)
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        score(constant, progress=False, **{"suite": tiny_suite(), **kwargs})
