@@ -12,6 +12,7 @@ from .result import ScoreResult, check_output_path, write_text_atomic
 from .suites import ROBUSTNESS_FAMILIES
 
 _FORMATS = ("png", "pdf", "svg")
+_NUMERICAL_ZERO = 1e-10
 _TITLES = {
     "background_mean": "background mean shift Δμ",
     "background_width": "background width change Δv",
@@ -38,8 +39,8 @@ def plot_leaderboard(results: Sequence[ScoreResult], path: str | os.PathLike, *,
 
     Panels: mean MSE against the number M of averaged nuisance draws; mean MSE against the level
     of each of the four nuisance shifts; mean R² against the number of probe-training labels.
-    MSE axes are logarithmic (the oracle sits near zero). Entries missing a task are skipped in
-    that panel.
+    MSE axes are logarithmic; a curve at rounding level (the oracle's MSE ≈ 1e-14) is listed in the
+    legend but not drawn. Entries missing a task are skipped in that panel.
 
     Args:
         results: the entries to draw.
@@ -69,12 +70,17 @@ def plot_leaderboard(results: Sequence[ScoreResult], path: str | os.PathLike, *,
     panels.append(("label_efficiency.curve", "n_train", "mean_r2", "label efficiency: probe-training labels", "mean R²", False))
     for ax, (curve, axis, value, title, ylabel, log_y) in zip(axes.flat, panels):
         drawn = False
-        for result in results:
+        for index, result in enumerate(results):
+            color = f"C{index % 10}"
             xs, ys, lows, highs = _series(result, curve, axis, value)
+            if log_y and xs and max(ys) < _NUMERICAL_ZERO:
+                # An MSE at rounding level (the oracle) would stretch the log axis over 12 decades.
+                ax.plot([], [], color=color, marker="o", markersize=3, label=f"{result.name} (MSE ≈ 0, off scale)")
+                continue
             if not xs:
                 continue
-            line = ax.plot(xs, ys, marker="o", markersize=3, label=result.name)[0]
-            ax.fill_between(xs, lows, highs, color=line.get_color(), alpha=0.2, linewidth=0)
+            ax.plot(xs, ys, marker="o", markersize=3, color=color, label=result.name)
+            ax.fill_between(xs, lows, highs, color=color, alpha=0.2, linewidth=0)
             drawn = True
         ax.set_title(title, fontsize=10)
         ax.set_xlabel(axis)
