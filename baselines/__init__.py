@@ -1,1 +1,5 @@
 """Contrastive baselines for the Spirograph benchmark: SimCLR, InvCLR, CLeVER, Invariance Propagation."""
+
+from .load import load_encoder
+
+__all__ = ["load_encoder"]
