@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 import torch
-from conftest import SmallNet, tiny_suite
+from harness_helpers import SmallNet, tiny_suite
 from torch import nn
 
 from spirograph.harness import EncoderError, score

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import SmallNet, tiny_suite
+from harness_helpers import SmallNet, tiny_suite
 
 from spirograph import Spirograph
 from spirograph.harness.features import FeatureSource

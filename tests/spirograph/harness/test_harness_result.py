@@ -7,7 +7,7 @@ import json
 import os
 
 import pytest
-from conftest import tiny_suite
+from harness_helpers import tiny_suite
 
 from spirograph.harness import ResultError, ScoreResult, score, validate_result
 from spirograph.harness.encoders import Oracle

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from conftest import SmallNet, tiny_suite
+from harness_helpers import SmallNet, tiny_suite
 
 import spirograph
 from spirograph.harness import ScoreResult, score

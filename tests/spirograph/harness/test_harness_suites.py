@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import tiny_suite
+from harness_helpers import tiny_suite
 
 from spirograph.harness.suites import AVERAGING_DRAWS, ROBUSTNESS_FAMILIES, Suite, available_suites, get_suite, register_suite
 

@@ -1,8 +1,7 @@
-"""Shared fixtures of the harness tests: a tiny suite and small deterministic encoders."""
+"""Helpers of the harness tests: a tiny suite and a small deterministic encoder."""
 
 from __future__ import annotations
 
-import pytest
 import torch
 from torch import nn
 
@@ -36,8 +35,3 @@ class SmallNet(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.net(images)
-
-
-@pytest.fixture
-def suite() -> Suite:
-    return tiny_suite()
