@@ -88,38 +88,17 @@ class FeatureSource:
         return out
 
     def averaged(self, split: str, n: int, draws: tuple[int, ...], *, conditional_variance: bool = False) -> tuple[dict[int, torch.Tensor], torch.Tensor | None]:
-        """Features averaged over the first M nuisance draws, for each M in ``draws`` (SPEC §4).
+        """Features averaged over the first M nuisance draws for each M in ``draws``, in one pass.
 
-        One pass over ``max(draws)`` draws; draw 0 comes from (and stays in) the cache, later draws
-        are streamed. With ``conditional_variance`` it also returns, per item, the variance of the
-        L2-normalised features over the draws (SPEC §5): the unbiased variance of each feature
-        dimension, summed over dimensions, i.e. ``(Σ_j ‖ĥ_j‖² − ‖Σ_j ĥ_j‖²/M) / (M − 1)``.
+        A convenience over ``DrawAverager`` that keeps every requested mean in memory.
 
         Returns:
-            ``(means, variance)``: M -> float32 (n, D), and float64 (n,) or ``None``.
+            ``(means, variance)``: M -> float32 (n, D), and the per-item conditional variance
+            float64 (n,) (see ``DrawAverager.variance``) or ``None``.
         """
-        total = max(draws)
-        running = None
-        unit_sum = None
-        unit_sq = None
-        means: dict[int, torch.Tensor] = {}
-        for j in range(total):
-            feats = self.features(split, n, draw=j, cache=(j == 0)).double()
-            running = feats.clone() if running is None else running.add_(feats)
-            if conditional_variance:
-                norms = feats.norm(dim=1, keepdim=True)
-                unit = feats / norms.clamp_min(1e-12)
-                unit_sum = unit.clone() if unit_sum is None else unit_sum.add_(unit)
-                sq = unit.pow(2).sum(dim=1)
-                unit_sq = sq if unit_sq is None else unit_sq.add_(sq)
-            if j + 1 in draws:
-                means[j + 1] = (running / (j + 1)).float()
-        variance = None
-        if conditional_variance:
-            if total < 2:
-                raise ValueError("the conditional variance needs at least two nuisance draws")
-            variance = ((unit_sq - unit_sum.pow(2).sum(dim=1) / total) / (total - 1)).clamp_min(0.0)
-        return means, variance
+        averager = DrawAverager(self, split, n, conditional_variance=conditional_variance)
+        means = {m: averager.advance_to(m) for m in sorted(draws)}
+        return means, averager.variance() if conditional_variance else None
 
     def _encode(self, split: str, start: int, stop: int, *, draw: int, shift: Shift | None) -> torch.Tensor:
         gen = self.generator(shift)
@@ -141,3 +120,58 @@ class FeatureSource:
                 self.images_encoded += count
                 bar.update(count)
         return torch.cat(parts)
+
+
+class DrawAverager:
+    """Running average of features over nuisance draws 0, 1, 2, ... of the first ``n`` items (SPEC §4).
+
+    Draws are encoded one at a time and folded into running sums, so memory stays at a few
+    (n, D) arrays whatever the number of draws; draw 0 comes from (and stays in) the source's
+    cache, later draws are not cached. With ``conditional_variance`` it also accumulates, per
+    item, the statistics of the L2-normalised features for ``variance`` (SPEC §5).
+
+    Args:
+        source: the feature source.
+        split: ``"train"`` or ``"test"``.
+        n: number of items.
+        conditional_variance: accumulate the normalised-feature statistics too.
+    """
+
+    def __init__(self, source: FeatureSource, split: str, n: int, *, conditional_variance: bool = False) -> None:
+        self.source, self.split, self.n = source, split, n
+        self.conditional_variance = conditional_variance
+        self.draws = 0
+        self._sum: torch.Tensor | None = None
+        self._unit_sum: torch.Tensor | None = None
+        self._unit_sq: torch.Tensor | None = None
+
+    def advance_to(self, m: int) -> torch.Tensor:
+        """Fold in draws up to ``m`` (>= the draws already folded) and return their mean, float32 (n, D)."""
+        if m < max(self.draws, 1):
+            raise ValueError(f"m={m!r}: expected at least {max(self.draws, 1)} (draws are folded in order)")
+        while self.draws < m:
+            feats = self.source.features(self.split, self.n, draw=self.draws, cache=(self.draws == 0)).double()
+            self._sum = feats.clone() if self._sum is None else self._sum.add_(feats)
+            if self.conditional_variance:
+                unit = feats / feats.norm(dim=1, keepdim=True).clamp_min(1e-12)
+                self._unit_sum = unit.clone() if self._unit_sum is None else self._unit_sum.add_(unit)
+                sq = unit.pow(2).sum(dim=1)
+                self._unit_sq = sq if self._unit_sq is None else self._unit_sq.add_(sq)
+            self.draws += 1
+        return (self._sum / self.draws).float()
+
+    def variance(self) -> torch.Tensor:
+        """Per item, the variance of the L2-normalised features over the draws folded so far.
+
+        The unbiased variance of each feature dimension, summed over dimensions:
+        ``(Σ_j ‖ĥ_j‖² − ‖Σ_j ĥ_j‖²/M) / (M − 1)``. Items are never pooled (SPEC §5).
+
+        Returns:
+            float64 (n,).
+        """
+        if not self.conditional_variance:
+            raise ValueError("conditional_variance=False: this averager does not track the conditional variance")
+        if self.draws < 2:
+            raise ValueError("the conditional variance needs at least two nuisance draws")
+        m = self.draws
+        return ((self._unit_sq - self._unit_sum.pow(2).sum(dim=1) / m) / (m - 1)).clamp_min(0.0)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .._validate import check_choice, unknown_name
-from .features import FeatureSource
+from .features import DrawAverager, FeatureSource
 from .metrics import Bootstrap, item_mean, regression, shift_curves
 from .probes import LinearProbe, fit_knn, fit_lbfgs, fit_ridge, fit_ridge_tuned
 from .result import TASK_NAMES
@@ -35,7 +35,7 @@ class Context:
     tasks: tuple[str, ...]
     solver: str = "closed_form"
     probes: dict[str, Any] = field(default_factory=dict)
-    _test_averages: tuple | None = None
+    _test_averager: DrawAverager | None = None
 
     @property
     def content_names(self) -> list[str]:
@@ -51,14 +51,14 @@ class Context:
         """Features and content of the first ``n`` items of ``split``, one nuisance draw each."""
         return self.source.features(split, n), self.source.content(split, n)
 
-    def test_averages(self) -> tuple[dict[int, torch.Tensor], torch.Tensor | None]:
-        """Averaged test features (and the conditional variance if invariance is scored), computed once."""
-        if self._test_averages is None:
-            self._test_averages = self.source.averaged(
-                "test", self.suite.n_averaging_test, self.suite.averaging_draws,
-                conditional_variance="invariance" in self.tasks,
+    def test_averager(self) -> DrawAverager:
+        """The running average over nuisance draws of the test items, shared by feature averaging
+        and invariance (it tracks the conditional variance when invariance is scored)."""
+        if self._test_averager is None:
+            self._test_averager = DrawAverager(
+                self.source, "test", self.suite.n_averaging_test, conditional_variance="invariance" in self.tasks
             )
-        return self._test_averages
+        return self._test_averager
 
 
 def check_tasks(tasks: Any) -> tuple[str, ...]:
@@ -107,14 +107,15 @@ def run_linear(ctx: Context) -> dict[str, Any]:
 def run_feature_averaging(ctx: Context) -> dict[str, Any]:
     """Task ``feature_averaging``: features averaged over M nuisance draws for train and test (SPEC §4)."""
     suite = ctx.suite
-    train_means, _ = ctx.source.averaged("train", suite.n_averaging_train, suite.averaging_draws)
-    test_means, _ = ctx.test_averages()
+    train = DrawAverager(ctx.source, "train", suite.n_averaging_train)
+    test = ctx.test_averager()
     y_train = ctx.source.content("train", suite.n_averaging_train)
     y_test = ctx.source.content("test", suite.n_averaging_test)
     curve, last = [], None
+    # Probes are fitted at each M as the draws stream in: no averaged features are kept.
     for m in suite.averaging_draws:
-        probe = ctx.fit(train_means[m], y_train)
-        last = regression(probe.predict(test_means[m]), y_test, ctx.content_names, ctx.boot)
+        probe = ctx.fit(train.advance_to(m), y_train)
+        last = regression(probe.predict(test.advance_to(m)), y_test, ctx.content_names, ctx.boot)
         curve.append({"M": m, "mean_mse": last["mean_mse"], "mean_r2": last["mean_r2"]})
     ctx.probes["feature_averaging"] = {"solver": ctx.solver, "ridge": PAPER_RIDGE, "n_train": suite.n_averaging_train,
                                        "n_test": suite.n_averaging_test}
@@ -158,7 +159,9 @@ def _item_errors(probe: LinearProbe, features: torch.Tensor, targets: torch.Tens
 def run_invariance(ctx: Context) -> dict[str, Any]:
     """Task ``invariance``: conditional variance of normalised features, nuisance decodability (SPEC §5)."""
     suite = ctx.suite
-    _, variance = ctx.test_averages()
+    averager = ctx.test_averager()
+    averager.advance_to(suite.max_draws)
+    variance = averager.variance()
     x_train = ctx.source.features("train", suite.n_train)
     x_test = ctx.source.features("test", suite.n_test)
     nu_train = ctx.source.nuisance("train", suite.n_train)

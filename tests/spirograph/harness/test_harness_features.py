@@ -7,7 +7,7 @@ import torch
 from harness_helpers import SmallNet, tiny_suite
 
 from spirograph import Spirograph
-from spirograph.harness.features import FeatureSource
+from spirograph.harness.features import DrawAverager, FeatureSource
 
 
 def source(batch_size=200, **kw):
@@ -71,3 +71,16 @@ def test_averaged_features_and_conditional_variance():
 def test_conditional_variance_needs_two_draws():
     with pytest.raises(ValueError, match="at least two nuisance draws"):
         source().averaged("test", 10, (1,), conditional_variance=True)
+
+
+def test_draw_averager_streams_in_order():
+    src = source()
+    averager = DrawAverager(src, "test", 20, conditional_variance=True)
+    two = averager.advance_to(2)
+    torch.testing.assert_close(two, (src.features("test", 20, draw=0) + src.features("test", 20, draw=1, cache=False)) / 2)
+    assert averager.advance_to(2) is not None and averager.draws == 2
+    with pytest.raises(ValueError, match="m=1: expected at least 2"):
+        averager.advance_to(1)
+    assert averager.variance().shape == (20,)
+    with pytest.raises(ValueError, match="does not track"):
+        DrawAverager(src, "test", 20).variance()
