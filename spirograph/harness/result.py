@@ -333,6 +333,10 @@ def write_text_atomic(path: str | os.PathLike, text: str | bytes, *, overwrite: 
     data = text.encode("utf-8") if isinstance(text, str) else text
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp creates the file private (0600); give it the permissions a plain open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
         with os.fdopen(handle, "wb") as out:
             out.write(data)
             out.flush()

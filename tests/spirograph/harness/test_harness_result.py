@@ -25,6 +25,9 @@ def test_round_trip(valid, tmp_path):
     assert loaded.to_dict() == valid
     assert json.loads(path.read_text())["command"] == "test"
     assert os.listdir(tmp_path) == ["r.json"]  # no temporary file left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # like a plain open(), not mkstemp's 0600
 
 
 def test_metric_access(valid):
