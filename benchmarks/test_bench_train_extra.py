@@ -42,7 +42,7 @@ def test_train_step(benchmark, method, tmp_path):
             torch.cuda.synchronize()
         return logs
 
-    logs = benchmark.pedantic(step, rounds=5, iterations=1)
+    logs = benchmark.pedantic(step, rounds=10, iterations=1)
     assert torch.isfinite(torch.tensor(logs["loss"]))
 
 
