@@ -65,3 +65,44 @@ def test_invprop_bank_search(benchmark, size):
 
     out = benchmark.pedantic(step, rounds=5, iterations=1)
     assert out.positives.shape == (128, 20)
+
+
+def interleaved(rounds: int = 6, tmp: str | None = None) -> None:
+    """Print step times with the methods interleaved (robust to load that drifts on a shared machine)."""
+    import tempfile
+    import time
+    from pathlib import Path
+
+    torch.set_num_threads(1)
+    root = Path(tmp or tempfile.mkdtemp())
+    trainers = {m: _trainer(m, root) for m in ("simclr", "clever", "invprop")}
+    times = {m: [] for m in trainers}
+    for trainer in trainers.values():
+        trainer.train_step()
+    for _ in range(rounds):
+        for method, trainer in trainers.items():
+            start = time.perf_counter()
+            trainer.train_step()
+            times[method].append(time.perf_counter() - start)
+    for method, values in times.items():
+        values.sort()
+        median = values[len(values) // 2]
+        print(f"{method}: median {median:.3f} s, best {values[0]:.3f} s, {256 / median:.0f} items/s (median)")
+    g = torch.Generator().manual_seed(0)
+    for batch, size, background, positives in ((256, 5000, 1024, 10), (128, 20_000, 4096, 20), (128, 100_000, 4096, 20)):
+        bank = F.normalize(torch.randn(size, 128, generator=g), dim=1)
+        graph = torch.randint(0, size, (size, 4), generator=g)
+        index = torch.randperm(size, generator=g)[:batch]
+        raw = torch.randn(batch, 128, generator=g).requires_grad_(True)
+        values = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            out = L.invprop_losses(F.normalize(raw, dim=1), index, bank, graph, background_size=background, positives=positives)
+            (out.instance + 0.6 * out.invariance).backward()
+            values.append(time.perf_counter() - start)
+        values.sort()
+        print(f"bank search B={batch} N={size} M={background} P={positives}: median {values[len(values) // 2] * 1e3:.0f} ms, best {values[0] * 1e3:.0f} ms")
+
+
+if __name__ == "__main__":
+    interleaved()
