@@ -24,9 +24,12 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from spirograph import cli as spirograph_cli
+from spirograph._validate import check_int
+from spirograph.harness.suites import get_suite
 
 from . import train as train_cli
 from .checkpoint import CHECKPOINT_FILE, RESULT_FILE
+from .presets import get_preset
 
 METHODS = ("simclr", "invclr")
 REFERENCES = ("oracle", "pixels", "random-convnet")
@@ -73,8 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> Path:
     """Run every step of the demo; return the leaderboard markdown path."""
-    if args.seed < 0:
-        raise ValueError(f"--seed={args.seed}: expected an integer >= 0")
+    # Check every argument before the first step, so a typo costs nothing and writes nothing.
+    check_int("--seed", args.seed, 0)
+    check_int("--train", args.train, 1)
+    check_int("--test", args.test, 1)
+    get_suite(args.suite)
+    get_preset(args.preset)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     data, grid = out / "data.h5", out / "samples.png"

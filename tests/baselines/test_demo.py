@@ -1,0 +1,54 @@
+"""spirograph-demo runs end to end (tiny settings) and a re-run reuses every finished step."""
+
+import pytest
+
+from spirograph.harness.suites import Suite, available_suites, register_suite
+from spirograph_baselines import demo
+
+TINY = Suite(
+    name="demo-test", version=1, seed=3, n_train=200, n_test=100, n_averaging_train=60, n_averaging_test=40,
+    n_robustness_train=60, n_robustness_test=40, averaging_draws=(1, 2), label_fractions=(0.1, 1.0),
+    knn_neighbours=(1, 3), bootstrap_resamples=100, batch_size=100,
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tiny_suite():
+    if TINY.name not in available_suites():
+        register_suite(TINY)
+
+
+ARGS = ["--suite", "demo-test", "--train", "32", "--test", "16",
+        "--set", "epochs=2", "--set", "n_contents=64", "--set", "batch_size=32"]
+
+
+def test_demo_end_to_end_and_rerun(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert demo.main(["--out", str(out), *ARGS]) == 0
+    printed = capsys.readouterr().out
+    for name in ("data.h5", "samples.png", "leaderboard.md", "leaderboard.png", "simclr/result.json", "invclr/result.json"):
+        assert (out / name).exists(), name
+    board = (out / "leaderboard.md").read_text()
+    for entry in ("simclr", "invclr", "oracle", "pixels", "random-convnet"):
+        assert entry in board
+    assert "leaderboard.png" in printed
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("result.json")}
+    assert demo.main(["--out", str(out), *ARGS]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("reusing") >= 7
+    assert before == {p: p.stat().st_mtime_ns for p in out.rglob("result.json")}
+
+
+def test_demo_reports_bad_input_in_one_line(tmp_path, capsys):
+    assert demo.main(["--out", str(tmp_path / "d"), "--suite", "quik", "--train", "8", "--test", "8"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "quik" in err[0]
+
+
+@pytest.mark.parametrize("argv,match", [(["--preset", "cpu-quik"], "cpu-quik"), (["--train", "0"], "--train=0"), (["--seed", "-1"], "--seed=-1")])
+def test_demo_rejects_bad_arguments_before_writing(tmp_path, capsys, argv, match):
+    out = tmp_path / "d"
+    assert demo.main(["--out", str(out), *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and match in err[0]
+    assert not out.exists()
