@@ -87,6 +87,9 @@ CPU_QUICK = Preset(
         # features equal eval-mode ones) and 4 epochs (312 steps): about 5 minutes per run.
         "simclr": _SIMCLR_QUICK,
         "invclr": _SIMCLR_QUICK,
+        # CLeVER is SimCLR plus a split and two terms: the same encoder and budget keep them comparable.
+        "clever": _SIMCLR_QUICK,
+        "clever-nuisance": _SIMCLR_QUICK,
     },
 )
 
