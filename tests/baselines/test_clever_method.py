@@ -186,3 +186,14 @@ def test_two_gloo_ranks_match_single_process_union_batch(tmp_path):
         got, got_orth = torch.load(tmp_path / f"grad{rank}.pt")
         assert torch.allclose(got, expected, rtol=1e-9, atol=1e-12), (got - expected).abs().max()
         assert got_orth.item() == pytest.approx(orth.item(), rel=1e-12)
+
+
+def test_cpu_quick_trains_clever_like_simclr():
+    from spirograph_baselines.presets import get_preset
+
+    preset = get_preset("cpu-quick")
+    simclr = preset.train_settings(get_method("simclr")).to_dict()
+    for name in ("clever", "clever-nuisance"):
+        assert preset.train_settings(get_method(name)).to_dict() == simclr
+        cfg = get_method(name).Config.from_overrides(preset.method_settings(get_method(name)))
+        assert (cfg.temperature, cfg.proj_dim, cfg.orth_weight, cfg.preg_weight, cfg.ir_fraction) == (0.5, 128, 1.0, 0.001, 0.8)
