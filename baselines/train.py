@@ -2,8 +2,9 @@
 
 A fixed set of training contents (paper: 100,000) is drawn once; every step renders the batch's
 views on the training device with fresh nuisance draws per view. Runs are resumable (a resumed CPU
-run continues exactly as an uninterrupted one), distributed with ``torchrun`` (each rank renders
-its own shard) and end with a harness score written into the run directory.
+run with the same number of threads continues bit for bit as an uninterrupted one), distributed
+with ``torchrun`` (each rank renders its own shard) and end with a harness score written into the
+run directory.
 
     spirograph-train --method invclr --preset cpu-quick --out runs/invclr-s0 --seed 0
     torchrun --nproc_per_node 2 -m spirograph_baselines.train --method simclr --out runs/ddp
