@@ -96,7 +96,14 @@ def _init_distributed(device_arg: str | None) -> tuple[int, int, torch.device]:
     """Join the torchrun process group if there is one: ``(rank, world_size, device)``."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = torch.device(device_arg or _default_device(local_rank))
+    try:
+        device = torch.device(device_arg or _default_device(local_rank))
+    except (RuntimeError, TypeError):
+        raise bad_value("--device", device_arg, "a torch device such as 'cpu', 'cuda' or 'cuda:1'") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise bad_value("--device", device_arg, "an available device (CUDA is not available here)")
+    if device.type not in ("cpu", "cuda"):
+        raise bad_value("--device", device_arg, "'cpu' or a CUDA device")
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", local_rank)
     if world > 1 and not dist.is_initialized():

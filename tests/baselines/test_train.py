@@ -47,6 +47,8 @@ def error_line(capsys):
         (["--method", "simclr", "--set", "lamb=0.1"], "unknown setting 'lamb'"),
         (["--method", "simclr", "--set", "novalue"], "--set='novalue': expected KEY=VALUE"),
         (["--method", "simclr", "--resume", "--overwrite"], "at most one of them"),
+        (["--method", "simclr", "--device", "gpu0"], "--device='gpu0'"),
+        (["--method", "simclr", "--suite", "quik"], "unknown suite 'quik'; did you mean 'quick'?"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(tmp_path, capsys, extra, message):
