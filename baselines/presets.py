@@ -78,8 +78,8 @@ CPU_QUICK = Preset(
         "clever": {"probe_train": 5000, "probe_test": 2500},
         "clever-nuisance": {"probe_train": 5000, "probe_test": 2500},
     },
-    # Same steps and batch as the others; a bank-based method learns an item only when it revisits
-    # it, so InvP trains on 5k contents for 40 epochs (chosen on validation contents).
+    # A bank-based method learns an item only when it revisits it, so InvP trains on 5k contents
+    # for 40 epochs (760 one-view steps, chosen on validation contents) with the BatchNorm ConvNet.
     train_by_method={
         "invprop": {"n_contents": 5000, "epochs": 40},
         # SimCLR/InvCLR: a ConvNet without normalisation layers (samples stay independent, so the

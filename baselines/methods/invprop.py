@@ -23,9 +23,12 @@ Training never reads these factors: they only feed the diagnostic.
 Scaling for small runs (the ``cpu-quick`` preset, ``spirograph_baselines.presets``). The bank
 always holds one vector per training content (N = n_contents). A bank-based method learns an item
 only when it revisits it (its positive is the item's own embedding from one epoch earlier), so
-at a fixed budget of ~780 steps of 256 items the preset trades distinct contents for visits:
+at a budget of ~780 steps of 256 items the preset trades distinct contents for visits:
 
-* N = 5,000 contents for 40 epochs (760 steps) instead of the other methods' 20,000 for 10.
+* N = 5,000 contents for 40 epochs (760 steps) instead of 20,000 for 10. (SimCLR and CLeVER
+  now run 312 two-view steps on a norm-free ConvNet; InvP keeps 760 one-view steps, about as
+  many encoded images, and the ConvNet with BatchNorm: with the norm-free ConvNet at 304 steps
+  its embedding collapsed in all three seeds, see baselines/RESULTS_EXTRA.md.)
 * M = 1,024: the paper's 4,096 would be 82% of such a bank, which makes the background nearly
   the whole bank; 1,024 (20%) keeps it a set of the nearest entries.
 * P = 10 instead of 20: a smaller bank is sparser in content, so the 20 hardest of the
