@@ -1,4 +1,4 @@
-"""The trainer's configuration: data, encoder, optimiser, schedule and bookkeeping (SPEC §2)."""
+"""The trainer's configuration: data, encoder, optimiser, schedule and bookkeeping (PROTOCOL.md §2)."""
 
 from __future__ import annotations
 
@@ -100,7 +100,7 @@ class TrainConfig:
 
     @property
     def lr(self) -> float:
-        """Peak learning rate: base_lr·batch_size/256 (linear scaling, SPEC §2)."""
+        """Peak learning rate: base_lr·batch_size/256 (linear scaling, PROTOCOL.md §2)."""
         return self.base_lr * self.batch_size / 256
 
     def schedule_units(self) -> tuple[int, int]:

@@ -1,6 +1,6 @@
 """Encoders and the projection head: ResNet-18 with the CIFAR stem, a small ConvNet for CPU budgets.
 
-SPEC §2 (after Chen et al. 2020, "A Simple Framework for Contrastive Learning of Visual
+PROTOCOL.md §2 (after Chen et al. 2020, "A Simple Framework for Contrastive Learning of Visual
 Representations"): the representation h is the globally average-pooled backbone output (512 dims
 for ResNet-18, no fc layer); the projection head is z = BN(W₂·ReLU(BN(W₁h))) without biases, the
 last BatchNorm non-affine.
@@ -105,7 +105,7 @@ class ConvNet(nn.Module):
 
 
 class ProjectionHead(nn.Module):
-    """SimCLR projection head z = BN(W₂·ReLU(BN(W₁h))), no biases, last BN non-affine (SPEC §2).
+    """SimCLR projection head z = BN(W₂·ReLU(BN(W₁h))), no biases, last BN non-affine (PROTOCOL.md §2).
 
     Args:
         in_dim: representation size (512 for ResNet-18).

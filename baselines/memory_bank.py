@@ -1,6 +1,6 @@
 """A memory bank of L2-normalised embeddings with a kNN graph, kept identical on every DDP rank.
 
-Invariance Propagation (SPEC §8) keeps one d-dimensional vector per training item,
+Invariance Propagation (PROTOCOL.md §8) keeps one d-dimensional vector per training item,
 
     v̄_i ← normalise(momentum·v̄_i + (1 − momentum)·v_i)        (momentum 0.5 in the paper),
 

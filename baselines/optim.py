@@ -1,4 +1,4 @@
-"""Optimiser and learning-rate schedule of SPEC §2: SGD with LARS, linear warm-up then cosine to 0."""
+"""Optimiser and learning-rate schedule of PROTOCOL.md §2: SGD with LARS, linear warm-up then cosine to 0."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def _check_nonneg(argument: str, value: float) -> float:
 class LARS(torch.optim.Optimizer):
     """SGD with momentum and layer-wise adaptive rate scaling (You, Gitman & Ginsburg 2017).
 
-    For every parameter tensor (weights, biases and BatchNorm parameters alike, as in SPEC §2):
+    For every parameter tensor (weights, biases and BatchNorm parameters alike, as in PROTOCOL.md §2):
 
         d = g + wd·p,   ratio = η·‖p‖ / (‖g‖ + wd·‖p‖)   (1 where ‖p‖ or ‖g‖ is 0),
         v ← μ·v + ratio·d,   p ← p − lr·v.
@@ -72,7 +72,7 @@ class LARS(torch.optim.Optimizer):
 
 
 def build_optimizer(name: str, params: Iterable, *, lr: float, momentum: float, weight_decay: float, trust_coefficient: float):
-    """``"lars"`` (SPEC §2), ``"sgd"`` (momentum SGD) or ``"adamw"``."""
+    """``"lars"`` (PROTOCOL.md §2), ``"sgd"`` (momentum SGD) or ``"adamw"``."""
     if name == "lars":
         return LARS(params, lr=lr, momentum=momentum, weight_decay=weight_decay, trust_coefficient=trust_coefficient)
     if name == "sgd":

@@ -1,4 +1,4 @@
-"""Named settings for ``spirograph-train --preset``: ``paper`` (SPEC §2/§3) and ``cpu-quick``.
+"""Named settings for ``spirograph-train --preset``: ``paper`` (PROTOCOL.md §2/§3) and ``cpu-quick``.
 
 A preset holds the training settings and method settings; method settings under ``"*"`` apply to
 every method that has such a field, settings under a method's name only to that method.
@@ -39,13 +39,13 @@ class Preset:
 
 PAPER = Preset(
     name="paper",
-    description="SPEC §2/§3: ResNet-18 (CIFAR stem), 50 epochs over 100k contents, batch 512, LARS lr 3.0, "
+    description="PROTOCOL.md §2/§3: ResNet-18 (CIFAR stem), 50 epochs over 100k contents, batch 512, LARS lr 3.0, "
     "10-epoch warm-up then cosine per epoch, τ = 0.5; invclr λ = 0.01, U = 1000, J = 100.",
     train=TrainConfig().validate(),
     method={
         "*": {"temperature": 0.5, "proj_dim": 128},
         "invclr": {"lam": 0.01, "clamp": 1000.0, "n_prior": 100, "lam_warmup": 0.0},
-        # SPEC §8 as published (P at CIFAR scale); the bank holds all n_contents items.
+        # PROTOCOL.md §8 as published (P at CIFAR scale); the bank holds all n_contents items.
         "invprop": {"temperature": 0.2, "background_size": 4096, "neighbours": 4, "steps": 3, "positives": 20, "lam_inv": 0.6, "inv_warmup_epochs": 30},
     },
 )

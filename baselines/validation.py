@@ -2,8 +2,8 @@
 
 Contents come from the streams ``baselines/val-fit`` (probe fitting) and ``baselines/val``
 (scoring) of the training data seed, disjoint by construction from the training stream and from
-the harness's own splits. The probe is the closed-form ridge regression of SPEC §5 (penalty 1e-8
-on the weights, bias unpenalised), applied to feature-averaged representations (SPEC §4).
+the harness's own splits. The probe is the closed-form ridge regression of PROTOCOL.md §5 (penalty 1e-8
+on the weights, bias unpenalised), applied to feature-averaged representations (PROTOCOL.md §4).
 """
 
 from __future__ import annotations

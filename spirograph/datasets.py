@@ -211,7 +211,7 @@ class SpirographRendered(_SplitDataset):
         seed: non-negative integer.
         split: ``"train"``, ``"test"`` or a shift split such as ``"shift/h_mean-0.3"``.
         n: number of items (>= 1); default 100,000 for train and 20,000 otherwise (the paper's).
-        space: factor ranges and roles (default SPEC §1).
+        space: factor ranges and roles (default PROTOCOL.md §1).
         resolution, n_points, extent, normalize: rendering options.
         dtype: storage dtype to mimic, one of ``uint8``, ``float16``, ``float32`` (default).
         transform, target_transform, target: as in ``SpirographH5``.

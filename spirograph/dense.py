@@ -1,4 +1,4 @@
-"""The dense reference form of the renderer, as the original code computes it (SPEC §1).
+"""The dense reference form of the renderer, as the original code computes it (PROTOCOL.md §1).
 
 Kept for verification and benchmarking only: it builds a (T, B, 2, R, R) difference tensor
 against an 'ij' meshgrid, sums over the coordinate axis, then takes exp and the mean over T. It is
@@ -24,7 +24,7 @@ def render_dense(
     extent: float = 6.0,
     normalize: str = "row",
 ) -> torch.Tensor:
-    """Dense Spirograph rendering, a direct transcription of the SPEC §1 formula.
+    """Dense Spirograph rendering, a direct transcription of the PROTOCOL.md §1 formula.
 
     Args and Returns: as ``spirograph.render``; output shape (B, 3, R, R).
     """

@@ -31,7 +31,7 @@ DEFAULT_RANGES: dict[str, tuple[float, float]] = {
     "bg_g": (0.0, 0.6),
     "bg_b": (0.0, 0.6),
 }
-"""SPEC §1 priors: every factor is uniform on its range."""
+"""PROTOCOL.md §1 priors: every factor is uniform on its range."""
 
 DEFAULT_CONTENT: tuple[str, ...] = ("m", "b", "sigma", "fg_r")
 DEFAULT_NUISANCE: tuple[str, ...] = ("h", "fg_g", "fg_b", "bg_r", "bg_g", "bg_b")
@@ -88,7 +88,7 @@ class FactorSpace:
 
     Args:
         ranges: optional overrides, name -> ``(low, high)`` or a number (pinned). Missing names
-            keep their SPEC §1 default.
+            keep their PROTOCOL.md §1 default.
         content: names whose values are the downstream targets (default ``m, b, sigma, fg_r``).
         nuisance: the remaining names; defaults to the complement of ``content``.
 
@@ -190,7 +190,7 @@ class FactorSpace:
         return FactorSpace._from_factors(factors, self._content, self._nuisance)
 
     def shifted(self, target: str, mean_shift: float = 0.0, width_change: float = 0.0) -> "FactorSpace":
-        """A copy with ``target`` (a factor or a group in ``FACTOR_GROUPS``) shifted as in SPEC §1.
+        """A copy with ``target`` (a factor or a group in ``FACTOR_GROUPS``) shifted as in PROTOCOL.md §1.
 
         Each targeted factor ``U[low, high]`` becomes ``U[low + Δμ − Δv, high + Δμ + Δv]`` with
         ``Δμ = mean_shift`` and ``Δv = width_change``. Shifted colours may leave [0, 1].

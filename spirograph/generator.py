@@ -21,7 +21,7 @@ class Spirograph:
     ``space.nuisance``.
 
     Args:
-        space: factor ranges and roles (default: SPEC §1).
+        space: factor ranges and roles (default: PROTOCOL.md §1).
         resolution, n_points, extent, normalize: rendering options of ``spirograph.render``.
         device: where images are rendered.
         dtype: floating dtype of factors and images (float32 or float64).

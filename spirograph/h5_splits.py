@@ -4,7 +4,7 @@ Every split is a ``SplitSpec``: a name (the HDF5 group path), a size, the factor
 from and the sampling stream. Item ``i`` of a split is ``Spirograph(spec.space).items(1,
 seed=seed, stream=spec.stream, start=i)``, so it depends only on ``(seed, split, i)``.
 
-Shift splits (SPEC §1 robustness shifts) are test-time splits whose nuisance prior is moved:
+Shift splits (PROTOCOL.md §1 robustness shifts) are test-time splits whose nuisance prior is moved:
 
 - ``bg_mean``: bg_r, bg_g, bg_b ~ U[0 + Δ, 0.6 + Δ]; default levels 0.1, 0.2, 0.3, 0.4.
 - ``bg_width``: bg_r, bg_g, bg_b ~ U[0 − Δ, 0.6 + Δ]; default levels 0.1, 0.2, 0.3, 0.4.
@@ -44,7 +44,7 @@ SHIFT_PREFIX = "shift/"
 
 @dataclass(frozen=True)
 class ShiftFamily:
-    """A SPEC §1 robustness shift: ``target`` moved by ``kind`` ("mean" or "width") per level."""
+    """A PROTOCOL.md §1 robustness shift: ``target`` moved by ``kind`` ("mean" or "width") per level."""
 
     name: str
     target: str

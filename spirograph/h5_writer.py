@@ -233,7 +233,7 @@ def generate(
         path: output file; written as ``path + ".partial"`` and renamed on success.
         seed: non-negative integer; item i of split s depends only on (seed, s, i).
         train, test: number of items (>= 1); shift splits have ``test`` items.
-        space: factor ranges and roles (default SPEC §1).
+        space: factor ranges and roles (default PROTOCOL.md §1).
         resolution, n_points, extent, normalize: rendering options (see ``spirograph.render``).
         dtype: image storage, one of ``DTYPES`` (default ``uint8``, error <= 1/510; splits whose
             colours leave [0, 1] are stored as float32 instead).

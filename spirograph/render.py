@@ -1,4 +1,4 @@
-"""Pure differentiable rendering of Spirograph images (SPEC §1).
+"""Pure differentiable rendering of Spirograph images (PROTOCOL.md §1).
 
 The Gaussian kernel is separable, exp(−(Δu² + Δv²)/σ) = exp(−Δu²/σ)·exp(−Δv²/σ), so the intensity
 image is (1/T)·Eᵤᵀ·Eᵥ with two (T, R) matrices per image: one batched matmul instead of T·R²
@@ -119,7 +119,7 @@ def render(
     extent: float = 6.0,
     normalize: str = "row",
 ) -> torch.Tensor:
-    """Render Spirograph images from the ten factors (SPEC §1), differentiably.
+    """Render Spirograph images from the ten factors (PROTOCOL.md §1), differentiably.
 
     Args:
         factors: mapping from each of ``m, b, h, sigma, fg_r, fg_g, fg_b, bg_r, bg_g, bg_b`` to a

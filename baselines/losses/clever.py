@@ -4,7 +4,7 @@ CLeVER (Song et al., "Contrastive Learning Via Equivariant Representation", arXi
 splits the backbone representation h (D dims) into an invariant part z_IR (the first
 ⌊0.8·D⌋ channels) and an equivariant part z_EF (the rest), puts one head on each, and trains
 
-    L = L_CL + 1.0·L_Orth + 0.001·L_PReg                                   (SPEC §7)
+    L = L_CL + 1.0·L_Orth + 0.001·L_PReg                                   (PROTOCOL.md §7)
 
 where L_CL is the base contrastive loss on the IR head, L_Orth = |mean_i cos(p_EF(view 1)_i,
 p_EF(view 2)_i)| pushes the two views' equivariant outputs apart, and L_PReg =
@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from spirograph._validate import bad_value
 
 IR_FRACTION = 0.8
-"""Share of the representation channels that form z_IR (SPEC §7: ⌊0.8·D⌋)."""
+"""Share of the representation channels that form z_IR (PROTOCOL.md §7: ⌊0.8·D⌋)."""
 
 ORTH_WEIGHT = 1.0
 """Weight of L_Orth in the published objective."""
@@ -76,7 +76,7 @@ def split_representation(h: torch.Tensor, ir_fraction: float = IR_FRACTION) -> t
 
 
 def orthogonality_loss(p_first: torch.Tensor, p_second: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """L_Orth = |mean over the batch of cos(p_first_i, p_second_i)| (SPEC §7).
+    """L_Orth = |mean over the batch of cos(p_first_i, p_second_i)| (PROTOCOL.md §7).
 
     With an EMA teacher, ``p_first`` is the teacher's EF output for one view and ``p_second`` the
     student's for the other; with the InfoNCE base both come from the same network.
@@ -118,7 +118,7 @@ def squared_norm(parameters: Iterable[torch.Tensor]) -> torch.Tensor:
 
 
 def parameter_norm_loss(ir_parameters: Iterable[torch.Tensor], ef_parameters: Iterable[torch.Tensor]) -> torch.Tensor:
-    """L_PReg = |Σ‖θ_IR‖² − Σ‖θ_EF‖²| between the two heads' parameters (SPEC §7).
+    """L_PReg = |Σ‖θ_IR‖² − Σ‖θ_EF‖²| between the two heads' parameters (PROTOCOL.md §7).
 
     Args:
         ir_parameters: parameters of the IR head.

@@ -1,4 +1,4 @@
-"""The InvCLR gradient regulariser (SPEC §3; Foster, Pukdee & Rainforth 2021, eq. 7–8).
+"""The InvCLR gradient regulariser (PROTOCOL.md §3; Foster, Pukdee & Rainforth 2021, eq. 7–8).
 
 A cheap stochastic estimate of how much the normalised representation ĥ moves when the nuisance
 factors α are re-drawn: with a Rademacher projection S = Σ_i r_iᵀ ĥ_i and g_i = ∂S/∂α_i (double
@@ -31,7 +31,7 @@ def gradient_penalty(
     clamp: float = 1000.0,
     view: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Clamped gradient penalty P of SPEC §3 and its unclamped value.
+    """Clamped gradient penalty P of PROTOCOL.md §3 and its unclamped value.
 
     Args:
         h: representations (N, d) computed from images rendered from ``nuisance``; must be

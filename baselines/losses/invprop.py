@@ -1,6 +1,6 @@
 """Invariance Propagation losses: background set, kNN graph, propagation, hard positives (pure functions).
 
-Invariance Propagation (Wang et al., NeurIPS 2020; SPEC §8) compares each item's current
+Invariance Propagation (Wang et al., NeurIPS 2020; PROTOCOL.md §8) compares each item's current
 embedding v_i (B, d, L2-normalised) with a memory bank v̄ (N, d) of past embeddings:
 
     s_ij  = v_iᵀ v̄_j                                    similarity to every bank entry
@@ -79,7 +79,7 @@ def _check_index(index: torch.Tensor, sim: torch.Tensor) -> None:
 
 
 def instance_loss(sim: torch.Tensor, index: torch.Tensor, background_values: torch.Tensor, temperature: float = TEMPERATURE) -> torch.Tensor:
-    """L_ins averaged over the batch (SPEC §8).
+    """L_ins averaged over the batch (PROTOCOL.md §8).
 
     Args:
         sim: similarities (B, N).
@@ -189,7 +189,7 @@ def invariance_loss(
     valid: torch.Tensor,
     temperature: float = TEMPERATURE,
 ) -> torch.Tensor:
-    """L_inv averaged over the anchors that have at least one positive (SPEC §8).
+    """L_inv averaged over the anchors that have at least one positive (PROTOCOL.md §8).
 
     Args:
         sim: similarities (B, N).

@@ -1,4 +1,4 @@
-"""NT-Xent (normalised temperature-scaled cross-entropy), the InfoNCE loss of SimCLR (SPEC §2).
+"""NT-Xent (normalised temperature-scaled cross-entropy), the InfoNCE loss of SimCLR (PROTOCOL.md §2).
 
 Chen et al. 2020, "A Simple Framework for Contrastive Learning of Visual Representations", eq. 1:
 2N×2N cosine-similarity logits divided by the temperature, self-similarity masked, the target of

@@ -1,4 +1,4 @@
-"""CLeVER: contrastive learning with a split invariant / equivariant representation (SPEC §7).
+"""CLeVER: contrastive learning with a split invariant / equivariant representation (PROTOCOL.md §7).
 
 Song et al., "Contrastive Learning Via Equivariant Representation" (arXiv 2406.00262). The
 backbone output h (D dims) is split into z_IR (first ⌊0.8·D⌋ channels) and z_EF (the rest); a
@@ -7,7 +7,7 @@ projection head on each; the loss is
     L = L_CL(IR head) + 1.0·L_Orth(EF head) + 0.001·L_PReg(IR head, EF head).
 
 Base loss: the published code uses DINO with an EMA teacher (and also released a SimSiam form);
-this benchmark uses the InfoNCE / NT-Xent loss of SPEC §2 as the base, so CLeVER compares directly
+this benchmark uses the InfoNCE / NT-Xent loss of PROTOCOL.md §2 as the base, so CLeVER compares directly
 with SimCLR and InvCLR (same encoder, views and optimiser). Without a teacher, L_Orth compares the
 EF outputs of the two views of the same network.
 
@@ -18,7 +18,7 @@ Two registered methods:
   the known (prior-standardised) nuisance values of each view, weighted by ``nuisance_weight``. It
   uses nuisance labels and says so in its disclosures.
 
-At the end of training, :func:`split_probes` fits closed-form ridge probes (SPEC §5) from z_IR,
+At the end of training, :func:`split_probes` fits closed-form ridge probes (PROTOCOL.md §5) from z_IR,
 z_EF and their concatenation to the content and to the nuisance, the probes the paper reports:
 z_IR should predict content and z_EF should carry the nuisance.
 """
@@ -55,7 +55,7 @@ class CLeVERConfig(MethodConfig):
 
     Attributes:
         ir_fraction: share of representation channels in z_IR, in (0, 1) (paper: 0.8).
-        temperature: NT-Xent temperature of the base loss (SPEC §2: 0.5).
+        temperature: NT-Xent temperature of the base loss (PROTOCOL.md §2: 0.5).
         orth_weight: weight of L_Orth (paper: 1.0).
         preg_weight: weight of L_PReg (paper: 0.001).
         proj_hidden: hidden size of both heads (None: each head's input size).
@@ -63,7 +63,7 @@ class CLeVERConfig(MethodConfig):
         head_batch_norm: BatchNorm in the heads as in SimCLR's head.
         probe_train, probe_test: contents for the end-of-training split probes (0 disables them).
         probe_seed: seed of the probe contents and nuisance draws.
-        probe_ridge: ridge penalty of the probes (SPEC §5: 1e-8).
+        probe_ridge: ridge penalty of the probes (PROTOCOL.md §5: 1e-8).
     """
 
     ir_fraction: float = L.IR_FRACTION
@@ -193,7 +193,7 @@ class CLeVERNuisance(CLeVER):
 
 
 def _ridge_mse(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor, ridge: float):
-    """Closed-form ridge (bias unpenalised) of MSE + ridge·‖W‖² (SPEC §5); per-target test MSE and R²."""
+    """Closed-form ridge (bias unpenalised) of MSE + ridge·‖W‖² (PROTOCOL.md §5); per-target test MSE and R²."""
     x_mean, y_mean = train_x.mean(0), train_y.mean(0)
     xc, yc = train_x - x_mean, train_y - y_mean
     n = train_x.shape[0]
@@ -221,7 +221,7 @@ def split_probes(
 
     Probe items come from ``spirograph`` with streams ``clever-probe/train`` and
     ``clever-probe/test`` of ``seed`` (one nuisance draw per image), the encoder runs in eval
-    mode, and a closed-form ridge in float64 is fitted per feature set (SPEC §5).
+    mode, and a closed-form ridge in float64 is fitted per feature set (PROTOCOL.md §5).
 
     Args:
         encoder: backbone (B, 3, R, R) → (B, D).

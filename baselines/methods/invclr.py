@@ -1,4 +1,4 @@
-"""InvCLR: SimCLR plus the gradient regulariser of SPEC §3 (Foster, Pukdee & Rainforth 2021)."""
+"""InvCLR: SimCLR plus the gradient regulariser of PROTOCOL.md §3 (Foster, Pukdee & Rainforth 2021)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Invariance Propagation: instance discrimination against a memory bank plus propagated positives (SPEC §8).
+"""Invariance Propagation: instance discrimination against a memory bank plus propagated positives (PROTOCOL.md §8).
 
 Wang et al., "Unsupervised Representation Learning by Invariance Propagation" (NeurIPS 2020).
 Per step each item is rendered once (a fresh nuisance draw), embedded into 128 L2-normalised dims
@@ -64,7 +64,7 @@ from .base import Method, MethodConfig, StepContext
 
 @dataclass
 class InvPropConfig(MethodConfig):
-    """Invariance Propagation settings (paper defaults, SPEC §8).
+    """Invariance Propagation settings (paper defaults, PROTOCOL.md §8).
 
     Attributes:
         embed_dim: embedding width d (128).

@@ -1,4 +1,4 @@
-"""SimCLR: NT-Xent on the projections of two views with independent nuisance draws (SPEC §2)."""
+"""SimCLR: NT-Xent on the projections of two views with independent nuisance draws (PROTOCOL.md §2)."""
 
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ class FeatureSource:
         encoder: the (checked) encoder.
         suite: the evaluation suite (seed, sizes, rendering options, batch size).
         device: where images are rendered and the encoder runs.
-        space: the unshifted factor space (default SPEC §1).
+        space: the unshifted factor space (default PROTOCOL.md §1).
         progress: show a progress bar per image set.
     """
 
@@ -123,12 +123,12 @@ class FeatureSource:
 
 
 class DrawAverager:
-    """Running average of features over nuisance draws 0, 1, 2, ... of the first ``n`` items (SPEC §4).
+    """Running average of features over nuisance draws 0, 1, 2, ... of the first ``n`` items (PROTOCOL.md §4).
 
     Draws are encoded one at a time and folded into running sums, so memory stays at a few
     (n, D) arrays whatever the number of draws; draw 0 comes from (and stays in) the source's
     cache, later draws are not cached. With ``conditional_variance`` it also accumulates, per
-    item, the statistics of the L2-normalised features for ``variance`` (SPEC §5).
+    item, the statistics of the L2-normalised features for ``variance`` (PROTOCOL.md §5).
 
     Args:
         source: the feature source.
@@ -164,7 +164,7 @@ class DrawAverager:
         """Per item, the variance of the L2-normalised features over the draws folded so far.
 
         The unbiased variance of each feature dimension, summed over dimensions:
-        ``(Σ_j ‖ĥ_j‖² − ‖Σ_j ĥ_j‖²/M) / (M − 1)``. Items are never pooled (SPEC §5).
+        ``(Σ_j ‖ĥ_j‖² − ‖Σ_j ĥ_j‖²/M) / (M − 1)``. Items are never pooled (PROTOCOL.md §5).
 
         Returns:
             float64 (n,).

@@ -155,7 +155,7 @@ def render_markdown(results: Sequence[ScoreResult]) -> str:
             "",
         ]
     lines += [
-        "Robustness: mean relative increase of the mean MSE over the nuisance shifts of SPEC §1 (0 = unaffected). "
+        "Robustness: mean relative increase of the mean MSE over the nuisance shifts of PROTOCOL.md §1 (0 = unaffected). "
         "Conditional variance: variance of L2-normalised features over nuisance re-draws of one content, summed over "
         "dimensions, averaged over items. Nuisance MSE: linear decoding of the nuisance from the features "
         "(about 0.0807 = not decodable).",

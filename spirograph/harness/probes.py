@@ -1,6 +1,6 @@
 """Probes fitted on frozen features: closed-form ridge, the paper's L-BFGS, and kNN regression.
 
-The linear probe minimises the paper's objective (SPEC §5)
+The linear probe minimises the paper's objective (PROTOCOL.md §5)
 
     J(W, c) = mean over items and targets of (x·W + c − y)²  +  λ·‖W‖²_F      (bias c not penalised)
 

@@ -34,7 +34,7 @@ def score(
     progress: bool = True,
     solver: str = "closed_form",
 ) -> ScoreResult:
-    """Score a frozen encoder on a Spirograph suite (SPEC §4, §5): probes, curves and intervals.
+    """Score a frozen encoder on a Spirograph suite (PROTOCOL.md §4, §5): probes, curves and intervals.
 
     The encoder is checked on a small fixed batch first (finite (B, D) features, the same
     features on a repeated call, no dependence on the rest of the batch). An ``nn.Module`` is

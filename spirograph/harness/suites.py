@@ -15,19 +15,19 @@ from typing import Any
 from .._validate import bad_value, check_int, unknown_name
 
 AVERAGING_DRAWS: tuple[int, ...] = (1, 2, 3, 4, 5, 10, 20, 30)
-"""SPEC §4: the numbers M of nuisance draws averaged at test time."""
+"""PROTOCOL.md §4: the numbers M of nuisance draws averaged at test time."""
 
 ROBUSTNESS_FAMILIES: dict[str, dict[str, Any]] = {
-    # SPEC §1: background RGB ~ U[0 + Δμ − Δv, 0.6 + Δμ + Δv], h ~ U[0.5 + Δμ − Δv, 2.5 + Δμ + Δv].
+    # PROTOCOL.md §1: background RGB ~ U[0 + Δμ − Δv, 0.6 + Δμ + Δv], h ~ U[0.5 + Δμ − Δv, 2.5 + Δμ + Δv].
     "background_mean": {"target": "background", "shift": "mean", "levels": (0.0, 0.1, 0.2, 0.3, 0.4)},
     "background_width": {"target": "background", "shift": "width", "levels": (0.0, 0.1, 0.2, 0.3, 0.4)},
     "h_mean": {"target": "h", "shift": "mean", "levels": (-0.5, -0.3, -0.1, 0.1, 0.3, 0.5)},
     "h_width": {"target": "h", "shift": "width", "levels": (-0.5, -0.3, -0.1, 0.1, 0.3, 0.5)},
 }
-"""The four nuisance-shift families of SPEC §1 with their levels (Δμ for mean, Δv for width)."""
+"""The four nuisance-shift families of PROTOCOL.md §1 with their levels (Δμ for mean, Δv for width)."""
 
 PAPER_RIDGE = 1e-8
-"""SPEC §5: the paper's L2 weight on the probe's weights (bias not penalised)."""
+"""PROTOCOL.md §5: the paper's L2 weight on the probe's weights (bias not penalised)."""
 
 RIDGE_GRID: tuple[float, ...] = (1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 """Candidate weights for the validation-chosen ridge probe."""
@@ -56,7 +56,7 @@ class Suite:
         knn_neighbours: candidate k for the kNN probe, chosen on the validation part.
         bootstrap_resamples, confidence: percentile bootstrap over test items.
         batch_size: images per encoder call.
-        resolution, n_points, extent, normalize: rendering options (SPEC §1).
+        resolution, n_points, extent, normalize: rendering options (PROTOCOL.md §1).
         description: one line for listings.
     """
 

@@ -1,6 +1,6 @@
 """The six scoring tasks. Each reads features from a shared ``FeatureSource`` and returns metrics.
 
-Targets are the raw content values (SPEC §1: not standardised, so the paper's mean MSE is
+Targets are the raw content values (PROTOCOL.md §1: not standardised, so the paper's mean MSE is
 dominated by ``m`` and ``b``); R² puts the factors on one scale.
 """
 
@@ -105,7 +105,7 @@ def run_linear(ctx: Context) -> dict[str, Any]:
 
 
 def run_feature_averaging(ctx: Context) -> dict[str, Any]:
-    """Task ``feature_averaging``: features averaged over M nuisance draws for train and test (SPEC §4)."""
+    """Task ``feature_averaging``: features averaged over M nuisance draws for train and test (PROTOCOL.md §4)."""
     suite = ctx.suite
     train = DrawAverager(ctx.source, "train", suite.n_averaging_train)
     test = ctx.test_averager()
@@ -157,7 +157,7 @@ def _item_errors(probe: LinearProbe, features: torch.Tensor, targets: torch.Tens
 
 
 def run_invariance(ctx: Context) -> dict[str, Any]:
-    """Task ``invariance``: conditional variance of normalised features, nuisance decodability (SPEC §5)."""
+    """Task ``invariance``: conditional variance of normalised features, nuisance decodability (PROTOCOL.md §5)."""
     suite = ctx.suite
     averager = ctx.test_averager()
     averager.advance_to(suite.max_draws)

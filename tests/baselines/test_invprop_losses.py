@@ -20,7 +20,7 @@ def _problem(seed, batch=6, size=40, dim=8, k=3, self_rows=5):
 
 
 def _reference(v, bank, index, graph, *, m, tau, k, steps, p):
-    """One anchor at a time with Python lists and sets, straight from SPEC §8."""
+    """One anchor at a time with Python lists and sets, straight from PROTOCOL.md §8."""
     ins, inv, rows, hards = [], [], [], []
     for b in range(v.shape[0]):
         i = int(index[b])

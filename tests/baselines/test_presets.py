@@ -1,4 +1,4 @@
-"""Presets: `paper` is exactly SPEC §2/§3; unknown names get a did-you-mean hint."""
+"""Presets: `paper` is exactly PROTOCOL.md §2/§3; unknown names get a did-you-mean hint."""
 
 import pytest
 

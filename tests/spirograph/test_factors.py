@@ -14,7 +14,7 @@ def test_defaults_follow_spec():
     assert space.nuisance == DEFAULT_NUISANCE == ("h", "fg_g", "fg_b", "bg_r", "bg_g", "bg_b")
     assert (space["m"].low, space["m"].high) == (2.0, 5.0)
     assert (space["bg_b"].low, space["bg_b"].high) == (0.0, 0.6)
-    # SPEC §5: the prior-mean predictor of the nuisance scores ~0.0807 mean MSE.
+    # PROTOCOL.md §5: the prior-mean predictor of the nuisance scores ~0.0807 mean MSE.
     assert space.prior_variance(space.nuisance).mean().item() == pytest.approx(0.0807, abs=3e-4)
 
 

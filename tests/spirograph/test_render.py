@@ -1,4 +1,4 @@
-"""The renderer against the original code's renders and the dense SPEC §1 formula."""
+"""The renderer against the original code's renders and the dense PROTOCOL.md §1 formula."""
 
 from pathlib import Path
 
