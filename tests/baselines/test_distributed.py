@@ -13,13 +13,6 @@ from spirograph_baselines.encoders import ConvNet
 from spirograph_baselines.methods import StepContext, build_method
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny tensors: one thread avoids OpenMP oversubscription on a shared 2-core machine.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 WORLD, PER_RANK = 2, 4
 

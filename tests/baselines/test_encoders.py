@@ -6,15 +6,6 @@ import torch
 from spirograph_baselines.encoders import ConvNet, ProjectionHead, ResNet18Cifar, build_encoder
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny tensors: one thread avoids OpenMP oversubscription on a shared 2-core machine.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def test_resnet18_cifar_stem_gives_512_dims():
     net = ResNet18Cifar()
     assert net.out_dim == 512

@@ -9,13 +9,6 @@ from spirograph_baselines.encoders import ConvNet
 from spirograph_baselines.losses.gradient_penalty import gradient_penalty, rademacher
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny tensors: one thread avoids OpenMP oversubscription on a shared 2-core machine.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 N, J, R = 4, 3, 8
 

@@ -10,15 +10,6 @@ from spirograph_baselines.methods.invclr import InvCLRConfig
 from spirograph_baselines.methods.simclr import SimCLRConfig
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny tensors: one thread avoids OpenMP oversubscription on a shared 2-core machine.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def test_registry_lists_methods_and_suggests_names():
     assert {"simclr", "invclr"} <= set(available_methods())
     with pytest.raises(ValueError, match="did you mean 'simclr'"):

@@ -8,15 +8,6 @@ import torch
 from spirograph_baselines.losses.nt_xent import nt_xent
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny tensors: one thread avoids OpenMP oversubscription on a shared 2-core machine.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def naive_nt_xent(z1, z2, temperature):
     z = torch.cat([z1, z2])
     z = z / z.norm(dim=1, keepdim=True)

@@ -11,13 +11,6 @@ from spirograph_baselines.loop import Trainer
 from spirograph_baselines.methods.simclr import SimCLR
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny tensors: one thread avoids OpenMP oversubscription on a shared 2-core machine.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 TINY = [
     "--preset", "cpu-quick", "--suite", "none", "--no-progress", "--threads", "1",
