@@ -20,7 +20,6 @@ from torch.utils.data import DataLoader
 from spirograph import Spirograph
 from spirograph.datasets import SpirographH5
 from spirograph.h5 import generate
-from spirograph.h5_splits import encode
 
 N = 16_384  # images per measured run (train N - 256, test 256)
 CHUNK = 4096

@@ -1,6 +1,5 @@
 """Every tutorial in notebooks/ runs top to bottom at its small size (SPIROGRAPH_NOTEBOOK_SIZE=small)."""
 
-import os
 from pathlib import Path
 
 import pytest
