@@ -3,6 +3,8 @@
 import json
 
 import pytest
+
+from ddp_helpers import quiesce as _quiesce
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -170,6 +172,7 @@ def _ddp_worker(rank, init_file, out_dir):
         method, gen, images, nuisance, content = _ddp_setup()
         shard = slice(4 * rank, 4 * rank + 4)
         torch.save(_ddp_gradient(method, gen, images[:, shard], nuisance[:, shard], content[shard], wrap=True), f"{out_dir}/grad{rank}.pt")
+        _quiesce()
     finally:
         dist.destroy_process_group()
 

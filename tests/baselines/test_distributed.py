@@ -4,6 +4,8 @@ import os
 import socket
 
 import pytest
+
+from ddp_helpers import quiesce as _quiesce
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -52,6 +54,7 @@ def _worker(rank, port, out):
         shard = slice(rank * PER_RANK, (rank + 1) * PER_RANK)
         grad = _gradients(method, images[:, shard], nuisance[:, shard], content[shard], torch.nn.parallel.DistributedDataParallel)
         torch.save(grad, f"{out}/grad{rank}.pt")
+        _quiesce()
     finally:
         dist.destroy_process_group()
 

@@ -3,6 +3,8 @@
 import os
 
 import pytest
+
+from ddp_helpers import quiesce as _quiesce
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -157,6 +159,8 @@ def _ddp_worker(rank, world, init_file, out_dir):
         method = trainer.method
         torch.save({k: method.state_dict()[k] for k in ("bank.vectors", "bank.graph", "item_content", "item_nuisance", "item_seen")},
                    os.path.join(out_dir, f"rank{rank}.pt"))
+        del trainer, method
+        _quiesce()
     finally:
         dist.destroy_process_group()
 
