@@ -8,6 +8,7 @@ split and ``dtype`` returns exactly what ``SpirographH5`` reads from a file ``ge
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Callable, Sequence
@@ -64,6 +65,17 @@ class _SplitDataset(Dataset):
     def extra_repr(self) -> str:  # pragma: no cover - overridden
         return ""
 
+    @property
+    def content_names(self) -> tuple[str, ...]:
+        return self._split.space.content
+
+    @property
+    def nuisance_names(self) -> tuple[str, ...]:
+        return self._split.space.nuisance
+
+    def __len__(self) -> int:
+        return self._split.n
+
 
 class SpirographH5(_SplitDataset):
     """A split of an HDF5 file written by ``spirograph.h5.generate``.
@@ -96,21 +108,11 @@ class SpirographH5(_SplitDataset):
         self.split = split
         with open_split_file(path) as f:
             self.meta = split_meta(f, split)
+        self._split = self.meta.spec
         self._setup(target, transform, target_transform)
         self._file = None
         self._arrays = None
         self._pid = None
-
-    @property
-    def content_names(self) -> tuple[str, ...]:
-        return self.meta.space.content
-
-    @property
-    def nuisance_names(self) -> tuple[str, ...]:
-        return self.meta.space.nuisance
-
-    def __len__(self) -> int:
-        return self.meta.n
 
     def _sources(self) -> dict:
         """Per-process readers of images/content/nuisance, opened on first use.
@@ -183,10 +185,8 @@ class SpirographH5(_SplitDataset):
         return state
 
     def __del__(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # interpreter shutdown may have torn h5py down
             self.close()
-        except Exception:  # pragma: no cover - interpreter shutdown
-            pass
 
     def extra_repr(self) -> str:
         m = self.meta
@@ -239,22 +239,11 @@ class SpirographRendered(_SplitDataset):
         space = FactorSpace() if space is None else space
         if not isinstance(space, FactorSpace):
             raise bad_value("space", type(space).__name__, "a spirograph.FactorSpace")
-        self.spec = split_spec(space, split, n)
+        self.spec = self._split = split_spec(space, split, n)
         self.render_options = Spirograph(self.spec.space, resolution=resolution, n_points=n_points, extent=extent, normalize=normalize).render_options()
         self.dtype = check_choice("dtype", dtype, DTYPES)
         self.stored_dtype = storage_dtype(dtype, self.spec.space)
         self._setup(target, transform, target_transform)
-
-    @property
-    def content_names(self) -> tuple[str, ...]:
-        return self.spec.space.content
-
-    @property
-    def nuisance_names(self) -> tuple[str, ...]:
-        return self.spec.space.nuisance
-
-    def __len__(self) -> int:
-        return self.spec.n
 
     def _render(self, lo: int, hi: int):
         images, content, nuisance = render_items(self.spec, self.seed, self.render_options, self.dtype, lo, hi)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping
@@ -68,7 +69,7 @@ class StepContext:
         return self.step / max(self.total_steps, 1)
 
 
-class Method(nn.Module):
+class Method(nn.Module, abc.ABC):
     """A contrastive training method: its modules (encoder + heads), config and training step.
 
     Subclasses set ``name``, ``Config`` (a ``MethodConfig`` dataclass), optionally
@@ -102,6 +103,7 @@ class Method(nn.Module):
     def build(self) -> None:
         """Create heads and state from ``self.config`` and ``self.encoder.out_dim``."""
 
+    @abc.abstractmethod
     def training_step(self, ctx: StepContext) -> dict[str, Any]:
         """Compute the loss of one step.
 
@@ -109,7 +111,6 @@ class Method(nn.Module):
             dict with ``loss`` (scalar tensor to back-propagate) and any scalar logs (floats or
             0-d tensors) that go to the metrics log.
         """
-        raise NotImplementedError
 
     def forward(self, ctx: StepContext) -> dict[str, Any]:
         # DistributedDataParallel synchronises gradients of whatever its forward computes.

@@ -7,6 +7,8 @@ on a small fixed batch before scoring, so a broken encoder fails in a second wit
 
 from __future__ import annotations
 
+import abc
+
 import importlib
 import os
 from typing import Any, Callable
@@ -26,15 +28,16 @@ class EncoderError(ValueError):
     """The encoder broke the contract (raised, wrong shape, non-finite, not repeatable)."""
 
 
-class FactorEncoder:
-    """Marker base class for reference encoders that read the true factors instead of images.
+class FactorEncoder(abc.ABC):
+    """Base class for reference encoders that read the true factors instead of images.
 
     The harness calls ``encode_factors(content, nuisance)`` with column tensors (B, n_content) and
     (B, n_nuisance) instead of rendering images. Only the oracle uses it.
     """
 
-    def encode_factors(self, content: torch.Tensor, nuisance: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abc.abstractmethod
+    def encode_factors(self, content: torch.Tensor, nuisance: torch.Tensor) -> torch.Tensor:
+        """Features (B, D) from content (B, n_content) and nuisance (B, n_nuisance)."""
 
 
 class Oracle(FactorEncoder):
