@@ -30,6 +30,7 @@ def gradient_penalty(
     *,
     clamp: float = 1000.0,
     view: int | None = None,
+    normalize: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Clamped gradient penalty P of PROTOCOL.md §3 and its unclamped value.
 
@@ -43,6 +44,8 @@ def gradient_penalty(
         signs: Rademacher vectors r (N, d) with entries ±1.
         clamp: the upper bound U > 0 (Spirograph: 1000); above it the penalty's gradient is zero.
         view: with a 3-D ``nuisance``, which view ``h`` (and the penalty) refers to.
+        normalize: True (paper) penalises ĥ = h/‖h‖; False penalises h itself (the published
+            code's ``--no-gp-normalization``), so the norm of h is held to the nuisance as well.
 
     Returns:
         ``(penalty, raw)``: scalar tensors; ``penalty`` = min(raw, U) carries the gradient with
@@ -66,7 +69,7 @@ def gradient_penalty(
         raise bad_value("nuisance.requires_grad", nuisance.requires_grad, "True, with h computed from it")
     if h.dtype not in (torch.float32, torch.float64):  # bf16 under autocast: normalise in float32
         h = h.float()
-    h_hat = h / h.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    h_hat = h / h.norm(dim=1, keepdim=True).clamp_min(1e-12) if normalize else h
     projection = (signs.to(h_hat.dtype) * h_hat).sum()
     (grad,) = torch.autograd.grad(projection, nuisance, create_graph=True)
     if view is not None:

@@ -31,6 +31,8 @@ class InvCLRConfig(SimCLRConfig):
             order) through a separate forward pass: an unbiased estimate of the same mean at a
             fraction of the double-backprop cost. With BatchNorm in the encoder that pass normalises
             with the subset's own statistics, so it is meant for encoders without BatchNorm.
+        penalty_normalize: True (paper) penalises ĥ = h/‖h‖; False penalises h (the published code's
+            ``--no-gp-normalization``).
     """
 
     lam: float = 0.01
@@ -38,6 +40,7 @@ class InvCLRConfig(SimCLRConfig):
     n_prior: int = 100
     lam_warmup: float = 0.0
     penalty_items: int = 0
+    penalty_normalize: bool = True
 
     def validate(self) -> "InvCLRConfig":
         super().validate()
@@ -49,6 +52,8 @@ class InvCLRConfig(SimCLRConfig):
         if isinstance(self.lam_warmup, bool) or not isinstance(self.lam_warmup, (int, float)) or not 0 <= self.lam_warmup < 1:
             raise bad_value("lam_warmup", self.lam_warmup, "a fraction in [0, 1)")
         self.penalty_items = check_int("penalty_items", self.penalty_items, 0)
+        if not isinstance(self.penalty_normalize, bool):
+            raise bad_value("penalty_normalize", self.penalty_normalize, "true or false")
         self.lam, self.clamp, self.lam_warmup = float(self.lam), float(self.clamp), float(self.lam_warmup)
         return self
 
@@ -90,7 +95,7 @@ class InvCLR(SimCLR):
         contrastive = nt_xent(z[0], z[1], cfg.temperature)
         signs = rademacher(tuple(h_pen.shape), generator=ctx.generator, dtype=h_pen.dtype, device=h_pen.device)
         prior = ctx.spirograph.sample_nuisance(p * cfg.n_prior, generator=ctx.generator).reshape(p, cfg.n_prior, -1)
-        penalty, raw = gradient_penalty(h_pen, nuisance, prior, signs, clamp=cfg.clamp, view=view)
+        penalty, raw = gradient_penalty(h_pen, nuisance, prior, signs, clamp=cfg.clamp, view=view, normalize=cfg.penalty_normalize)
         lam = self.lam_at(ctx.progress)
         loss = contrastive + lam * penalty
         return {"loss": loss, "nt_xent": contrastive.detach(), "penalty": raw, "lam": lam}
