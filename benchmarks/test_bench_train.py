@@ -17,6 +17,7 @@ from spirograph_baselines.methods import get_method
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 BATCH = 256
 ENCODERS = {
+    "convnet-gn": {"widths": [32, 64, 128], "norm": "group"},
     "convnet": {"widths": [32, 64, 128], "norm": "none"},
     "convnet-bn": {"widths": [32, 64, 128], "norm": "batch"},
     "resnet18": {},

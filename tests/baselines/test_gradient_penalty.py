@@ -26,16 +26,17 @@ def setup():
     return gen, content, nuisance, prior, encoder, signs
 
 
-def projection(gen, content, nuisance, encoder, signs):
+def projection(gen, content, nuisance, encoder, signs, normalize=True):
     h = encoder(gen.render(content, nuisance, validate=False))
-    return (signs * h / h.norm(dim=1, keepdim=True)).sum()
+    return (signs * (h / h.norm(dim=1, keepdim=True) if normalize else h)).sum()
 
 
-def test_inner_gradient_and_value_match_finite_differences():
+@pytest.mark.parametrize("normalize", [True, False])
+def test_inner_gradient_and_value_match_finite_differences(normalize):
     gen, content, nuisance, prior, encoder, signs = setup()
     alpha = nuisance.clone().requires_grad_(True)
     h = encoder(gen.render(content, alpha, validate=False))
-    penalty, raw = gradient_penalty(h, alpha, prior, signs, clamp=float("inf"))
+    penalty, raw = gradient_penalty(h, alpha, prior, signs, clamp=float("inf"), normalize=normalize)
     eps = 1e-6
     grad = torch.zeros_like(nuisance)
     with torch.no_grad():
@@ -44,7 +45,7 @@ def test_inner_gradient_and_value_match_finite_differences():
                 up, down = nuisance.clone(), nuisance.clone()
                 up[i, k] += eps
                 down[i, k] -= eps
-                grad[i, k] = (projection(gen, content, up, encoder, signs) - projection(gen, content, down, encoder, signs)) / (2 * eps)
+                grad[i, k] = (projection(gen, content, up, encoder, signs, normalize) - projection(gen, content, down, encoder, signs, normalize)) / (2 * eps)
     expected = torch.einsum("nk,njk->nj", grad, prior - nuisance.unsqueeze(1)).pow(2).mean()
     assert raw.item() == pytest.approx(expected.item(), rel=1e-6)
     assert penalty.item() == pytest.approx(raw.item())

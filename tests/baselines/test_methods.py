@@ -28,6 +28,7 @@ def test_registry_lists_methods_and_suggests_names():
         (lambda: InvCLRConfig(n_prior=0), "n_prior"),
         (lambda: InvCLRConfig(lam_warmup=1.0), "lam_warmup"),
         (lambda: InvCLRConfig(penalty_items=-1), "penalty_items"),
+        (lambda: InvCLRConfig(penalty_normalize="no"), "penalty_normalize"),
     ],
 )
 def test_config_rejects_bad_values(config, field):

@@ -24,7 +24,7 @@ def test_cpu_quick_validates_for_both_methods():
         cls = get_method(name)
         train = preset.train_settings(cls)
         cls.Config.from_overrides(preset.method_settings(cls))
-        assert train.encoder == "convnet" and train.total_steps == 312
+        assert train.encoder == "convnet" and train.encoder_kwargs["norm"] == "group" and train.total_steps == 1248
 
 
 def test_unknown_preset_suggests_name():
