@@ -3,7 +3,7 @@
 Run: pytest benchmarks/test_bench_train_extra.py --benchmark-enable --benchmark-columns=mean,stddev,rounds
 Figures go to benchmarks/README.md ("CLeVER and InvP training"). One round is one full optimiser
 step of each method's ``cpu-quick`` training settings (batch 256, resolution 32, views rendered on
-the fly; SimCLR and CLeVER on the norm-free ConvNet, InvP on the BatchNorm ConvNet), SimCLR
+the fly; SimCLR and CLeVER on the GroupNorm ConvNet, InvP on the BatchNorm ConvNet), SimCLR
 alongside as the reference; items/s = 256 / step time. ``python benchmarks/test_bench_train_extra.py``
 prints the same steps timed interleaved, which is steadier on a shared machine.
 """
