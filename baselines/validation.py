@@ -2,8 +2,10 @@
 
 Contents come from the streams ``baselines/val-fit`` (probe fitting) and ``baselines/val``
 (scoring) of the training data seed, disjoint by construction from the training stream and from
-the harness's own splits. The probe is the closed-form ridge regression of PROTOCOL.md §5 (penalty 1e-8
-on the weights, bias unpenalised), applied to feature-averaged representations (PROTOCOL.md §4).
+the harness's own splits. The probe is the harness's own linear probe,
+:func:`spirograph.harness.probes.fit_ridge`: the paper's objective of PROTOCOL.md §5 (mean squared
+error + 1e-8·‖W‖², bias unpenalised), applied to feature-averaged representations (PROTOCOL.md §4),
+so a validation choice and a harness score are made with the same probe.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import torch
 
 from spirograph import Spirograph
 from spirograph._validate import check_int
+from spirograph.harness.probes import fit_ridge
+from spirograph.harness.suites import PAPER_RIDGE
 
 FIT_STREAM = "baselines/val-fit"
 VAL_STREAM = "baselines/val"
@@ -40,16 +44,6 @@ def encode_averaged(
     return torch.cat(out)
 
 
-def ridge_fit_predict(x_fit: torch.Tensor, y_fit: torch.Tensor, x_eval: torch.Tensor, ridge: float = 1e-8) -> torch.Tensor:
-    """Closed-form ridge regression with an unpenalised bias, in float64: predictions for ``x_eval``."""
-    x_fit, y_fit, x_eval = x_fit.double(), y_fit.double(), x_eval.double()
-    mx, my = x_fit.mean(0), y_fit.mean(0)
-    xc = x_fit - mx
-    gram = xc.T @ xc + ridge * torch.eye(xc.shape[1], dtype=xc.dtype)
-    weights = torch.linalg.lstsq(gram, xc.T @ (y_fit - my)).solution
-    return (x_eval - mx) @ weights + my
-
-
 def validation_scores(
     encoder: Callable[[torch.Tensor], torch.Tensor],
     spirograph: Spirograph,
@@ -62,8 +56,8 @@ def validation_scores(
     """Mean content MSE of a ridge probe for each number of averaged draws, and the conditional variance.
 
     Returns:
-        ``{"mse": {"M=1": ..., "M=10": ...}, "conditional_variance": ..., "n_fit": ..., "n_val": ...}``;
-        the conditional variance is the per-item variance of ĥ = h/‖h‖ over the draws, summed over
+        ``{"mse": {"M=1": ..., "M=10": ...}, "conditional_variance": ..., "ridge": ..., "n_fit": ..., "n_val": ...}``;
+        ``ridge`` is the probe's λ (the paper's 1e-8, scaled by n·k inside ``fit_ridge``); the conditional variance is the per-item variance of ĥ = h/‖h‖ over the draws, summed over
         dimensions and averaged over validation items.
     """
     n_fit, n_val = check_int("n_fit", n_fit, 2), check_int("n_val", n_val, 2)
@@ -74,8 +68,8 @@ def validation_scores(
     h_val = encode_averaged(encoder, spirograph, val_c, draws=most, seed=seed, stream=VAL_STREAM + "/views")
     mse = {}
     for m in draws:
-        pred = ridge_fit_predict(h_fit[:, :m].mean(1), fit_c.cpu(), h_val[:, :m].mean(1))
+        pred = fit_ridge(h_fit[:, :m].mean(1), fit_c.cpu(), PAPER_RIDGE).predict(h_val[:, :m].mean(1))
         mse[f"M={m}"] = float((pred - val_c.cpu().double()).pow(2).mean())
     h_hat = h_val / h_val.norm(dim=2, keepdim=True).clamp_min(1e-12)
     cond_var = float(h_hat.var(dim=1).sum(dim=1).mean()) if most > 1 else float("nan")
-    return {"mse": mse, "conditional_variance": cond_var, "n_fit": n_fit, "n_val": n_val, "seed": seed}
+    return {"mse": mse, "conditional_variance": cond_var, "ridge": PAPER_RIDGE, "n_fit": n_fit, "n_val": n_val, "seed": seed}

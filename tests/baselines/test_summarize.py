@@ -9,8 +9,9 @@ import torch
 
 import spirograph
 from spirograph import Spirograph
-from spirograph_baselines import summarize
-from spirograph_baselines.validation import ridge_fit_predict, validation_scores
+from spirograph_baselines import summarize, validation
+from spirograph.harness.probes import fit_ridge
+from spirograph_baselines.validation import FIT_STREAM, VAL_STREAM, encode_averaged, validation_scores
 
 ENTRY = Path(spirograph.__file__).parent / "harness" / "entries" / "random-convnet.json"
 
@@ -43,12 +44,20 @@ def test_missing_result_is_one_clear_error(tmp_path, capsys):
     assert "missing config.json" in capsys.readouterr().err
 
 
-def test_ridge_recovers_a_linear_map():
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(200, 5, generator=g, dtype=torch.float64)
-    w = torch.randn(5, 2, generator=g, dtype=torch.float64)
-    y = x @ w + 0.5
-    assert torch.allclose(ridge_fit_predict(x, y, x), y, atol=1e-6)
+def test_validation_probe_is_the_harness_probe():
+    # The validation MSE is the harness's fit_ridge (λ = 1e-8 scaled by n·k), not a weaker ridge of its own.
+    gen = Spirograph(resolution=8, n_points=20)
+    encoder = lambda images: images.flatten(1)[:, ::4]  # 48 pixel features
+    scores = validation_scores(encoder, gen, seed=3, n_fit=300, n_val=100, draws=(1, 2))
+    fit_c = gen.sample_content(300, seed=3, stream=FIT_STREAM)
+    val_c = gen.sample_content(100, seed=3, stream=VAL_STREAM)
+    h_fit = encode_averaged(encoder, gen, fit_c, draws=2, seed=3, stream=FIT_STREAM + "/views")
+    h_val = encode_averaged(encoder, gen, val_c, draws=2, seed=3, stream=VAL_STREAM + "/views")
+    for m in (1, 2):
+        pred = fit_ridge(h_fit[:, :m].mean(1), fit_c, 1e-8).predict(h_val[:, :m].mean(1))
+        assert scores["mse"][f"M={m}"] == pytest.approx(float((pred - val_c.double()).pow(2).mean()), rel=1e-12)
+    assert scores["ridge"] == 1e-8
+    assert not hasattr(validation, "ridge_fit_predict")  # one ridge: the harness's
 
 
 def test_validation_scores_of_an_invariant_and_a_pixel_encoder():
