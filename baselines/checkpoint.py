@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 
+from spirograph._io import write_atomic
+from spirograph._torchfile import check_torch_file
 from spirograph._validate import bad_value
 
 CONFIG_FILE = "config.json"
@@ -30,25 +29,13 @@ class TrainingError(RuntimeError):
 
 
 def atomic_write_bytes(path: Path, write) -> None:
-    """Write ``path`` through a temporary file in the same folder, so no partial file is ever left."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
+    """Write ``path`` by calling ``write(temporary_path)``, atomically, replacing a previous file (``spirograph._io``)."""
+    write_atomic(path, write, overwrite=True)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-
-    atomic_write_bytes(path, write)
+    """Write ``text`` (UTF-8) to ``path`` atomically, replacing a previous file (``spirograph._io``)."""
+    write_atomic(path, text, overwrite=True)
 
 
 def _differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
@@ -121,11 +108,13 @@ class RunDir:
         """Read ``checkpoint.pt``.
 
         Raises:
-            ValueError: the file is missing, corrupted or not a training checkpoint.
+            ValueError: the file is missing, damaged (a zip member fails its CRC-32), unreadable or
+                not a training checkpoint.
         """
         path = self.file(CHECKPOINT_FILE)
         if not path.exists():
             raise bad_value("checkpoint", str(path), "an existing checkpoint file")
+        check_torch_file(path, argument="checkpoint")
         try:
             state = torch.load(path, map_location=map_location, weights_only=True)
         except Exception as err:  # torch.load raises many kinds (zip, pickle, EOF, runtime) on damage

@@ -1,0 +1,133 @@
+"""The one atomic writer: bad destinations, overwrite rules, no partial file, permissions, the lock."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from spirograph._io import OutputLockedError, check_output_path, exclusive_lock, lock_path, write_atomic
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@pytest.mark.parametrize("data", [b"\x00bytes\xff", "text é", lambda p: p.write_bytes(b"by callable")])
+def test_writes_each_kind_of_data_with_open_permissions(tmp_path, data):
+    path = write_atomic(tmp_path / "out.bin", data)
+    expected = data if isinstance(data, bytes) else data.encode() if isinstance(data, str) else b"by callable"
+    assert path.read_bytes() == expected
+    assert os.listdir(tmp_path) == ["out.bin"]
+    assert path.stat().st_mode & 0o777 == 0o666 & ~_umask()  # like a plain open(), not mkstemp's 0600
+
+
+def test_mode_follows_the_umask(tmp_path):
+    old = os.umask(0o077)
+    try:
+        path = write_atomic(tmp_path / "private.txt", "x")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_overwrite_semantics(tmp_path):
+    path = tmp_path / "keep.txt"
+    path.write_text("user data")
+    with pytest.raises(FileExistsError, match=r"^output '.*keep.txt' exists; pass overwrite \(--overwrite\) to replace it$"):
+        write_atomic(path, "new")
+    assert path.read_text() == "user data"
+    write_atomic(path, "new", overwrite=True)
+    assert path.read_text() == "new" and os.listdir(tmp_path) == ["keep.txt"]
+
+
+def test_a_file_that_appears_during_the_write_is_not_replaced(tmp_path):
+    path = tmp_path / "race.txt"
+
+    def write(temporary):
+        temporary.write_text("mine")
+        path.write_text("theirs")  # another process wins the race
+
+    with pytest.raises(FileExistsError, match="exists"):
+        write_atomic(path, write)
+    assert path.read_text() == "theirs" and os.listdir(tmp_path) == ["race.txt"]
+
+
+@pytest.mark.parametrize("error", [RuntimeError("disk on fire"), KeyboardInterrupt(), OSError(28, "No space left on device")])
+def test_no_partial_file_on_any_error(tmp_path, error):
+    def write(temporary):
+        temporary.write_bytes(b"half")
+        raise error
+
+    with pytest.raises(type(error)):
+        write_atomic(tmp_path / "x.bin", write)
+    assert os.listdir(tmp_path) == []
+
+
+def test_bad_destinations_have_one_wording(tmp_path, monkeypatch):
+    (tmp_path / "adir").mkdir()
+    cases = [
+        (tmp_path / "missing" / "x.txt", FileNotFoundError, r"^directory '.*missing' of output '.*x.txt' does not exist$"),
+        (tmp_path / "adir", IsADirectoryError, r"^output '.*adir' is a directory; expected a file path$"),
+        ("", ValueError, r"^path='': expected a file path$"),
+    ]
+    for path, kind, match in cases:
+        with pytest.raises(kind, match=match):
+            check_output_path(path, overwrite=False)
+        with pytest.raises(kind, match=match):
+            write_atomic(path, "x", overwrite=True)
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    if os.geteuid() == 0:  # root may write anywhere: make the directory look read-only
+        monkeypatch.setattr(os, "access", lambda path, mode: False)
+    with pytest.raises(PermissionError, match=r"^directory '.*locked' of output '.*x.txt' is not writable$"):
+        write_atomic(locked / "x.txt", "x")
+    monkeypatch.undo()
+    assert sorted(os.listdir(tmp_path)) == ["adir", "locked"] and os.listdir(locked) == []
+    with pytest.raises(ValueError, match="data='int'"):
+        write_atomic(tmp_path / "y", 3)
+
+
+def test_dangling_symlink_counts_as_existing(tmp_path):
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "nowhere")
+    with pytest.raises(FileExistsError):
+        check_output_path(link, overwrite=False)
+
+
+def test_lock_refuses_a_second_process_and_names_it(tmp_path):
+    target = tmp_path / "out.h5"
+    with exclusive_lock(target) as lock:
+        assert lock == lock_path(target) and lock.read_text().strip() == str(os.getpid())
+        code = textwrap.dedent(
+            f"""
+            from spirograph._io import exclusive_lock, OutputLockedError
+            try:
+                with exclusive_lock({str(target)!r}):
+                    print("acquired")
+            except OutputLockedError as err:
+                print(err)
+            """
+        )
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        assert f"is being written by process {os.getpid()}" in out and "acquired" not in out
+    assert not lock_path(target).exists()
+    with exclusive_lock(target):  # free again once released
+        pass
+
+
+def test_a_lock_file_left_by_a_killed_process_does_not_block(tmp_path):
+    target = tmp_path / "out.h5"
+    lock_path(target).write_text("999999\n")  # its holder is gone: the kernel lock went with it
+    with exclusive_lock(target) as lock:
+        assert lock.read_text().strip() == str(os.getpid())
+    assert os.listdir(tmp_path) == []
+
+
+def test_lock_error_is_an_oserror(tmp_path):
+    assert issubclass(OutputLockedError, OSError)  # the CLI reports OSError as one line, exit 2
