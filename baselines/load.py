@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from spirograph._torchfile import check_torch_file
 from spirograph._validate import bad_value
 
 from .checkpoint import CONFIG_FILE, ENCODER_FILE
@@ -26,7 +27,8 @@ def load_encoder(run_dir: str | os.PathLike, *, device: str | torch.device = "cp
         The encoder ``nn.Module`` with the run's weights (loaded with ``weights_only=True``).
 
     Raises:
-        ValueError: not a run directory, training not finished, or weights that do not fit.
+        ValueError: not a run directory, training not finished, damaged weights (a zip member fails its
+            CRC-32), or weights that do not fit.
     """
     path = Path(run_dir)
     config_path, weights_path = path / CONFIG_FILE, path / ENCODER_FILE
@@ -39,6 +41,7 @@ def load_encoder(run_dir: str | os.PathLike, *, device: str | torch.device = "cp
         encoder = build_encoder(train["encoder"], **train.get("encoder_kwargs", {}))
     except (json.JSONDecodeError, KeyError, TypeError) as err:
         raise bad_value(str(config_path), type(err).__name__, "a readable run configuration") from None
+    check_torch_file(weights_path, argument="weights")
     try:
         state = torch.load(weights_path, map_location="cpu", weights_only=True)
         encoder.load_state_dict(state)

@@ -16,6 +16,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from .._torchfile import check_torch_file
 from .._validate import bad_value, unknown_name
 
 CHECK_ITEMS = 16  # images in the contract check batch
@@ -152,7 +153,8 @@ def load_weights(encoder: Any, weights: str | os.PathLike) -> None:
     """Load a state dict from ``weights`` into the ``nn.Module`` ``encoder`` (strict keys and shapes).
 
     Raises:
-        ValueError: ``encoder`` is not an ``nn.Module``, or the state dict does not match it.
+        ValueError: ``encoder`` is not an ``nn.Module``, the file is damaged (a zip member fails its
+            CRC-32), or the state dict does not match it.
         OSError: the file is missing or cannot be loaded with ``weights_only=True``.
     """
     if not isinstance(encoder, nn.Module):
@@ -160,6 +162,7 @@ def load_weights(encoder: Any, weights: str | os.PathLike) -> None:
     path = os.fspath(weights)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"weights file {path!r} does not exist")
+    check_torch_file(path, argument="weights")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # pickle, zip and unpickler errors have many types

@@ -35,3 +35,10 @@ def test_bad_run_directories(tmp_path):
     (tmp_path / "encoder.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="encoder.pt"):
         load_encoder(tmp_path)
+
+
+def test_damaged_weights_are_refused(tmp_path, flip_inside_tensor):
+    _fake_run(tmp_path)
+    flip_inside_tensor(tmp_path / "encoder.pt")
+    with pytest.raises(ValueError, match=r"encoder\.pt.*expected an intact torch file; it is corrupted \(member '.*' does not match its CRC-32"):
+        load_encoder(tmp_path)

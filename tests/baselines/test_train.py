@@ -80,6 +80,16 @@ def test_corrupted_checkpoint_is_refused(tmp_path, capsys):
     assert "corrupted" in error_line(capsys)
 
 
+def test_damaged_checkpoint_tensor_is_refused(tmp_path, capsys, flip_inside_tensor):
+    assert run(tmp_path, "--method", "simclr") == 0
+    member = flip_inside_tensor(tmp_path / "run" / "checkpoint.pt")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()}
+    assert run(tmp_path, "--method", "simclr", "--resume") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "checkpoint=" in err and f"it is corrupted (member {member!r} does not match its CRC-32" in err
+    assert {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()} == before
+
+
 def _state(path):
     return torch.load(path / "checkpoint.pt", weights_only=True)
 

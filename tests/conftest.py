@@ -1,0 +1,27 @@
+"""Fixtures shared by the whole test tree."""
+
+import struct
+import zipfile
+
+import pytest
+
+
+def _flip_inside_tensor(path, count=64):
+    """Invert ``count`` bytes in the middle of the largest tensor storage of a ``torch.save`` file."""
+    with zipfile.ZipFile(path) as archive:
+        storages = [i for i in archive.infolist() if "/data/" in i.filename and not i.filename.endswith("serialization_id")]
+    info = max(storages, key=lambda i: i.file_size)
+    assert info.file_size >= count
+    data = bytearray(path.read_bytes())
+    name_length, extra_length = struct.unpack("<HH", data[info.header_offset + 26 : info.header_offset + 30])
+    start = info.header_offset + 30 + name_length + extra_length + (info.file_size - count) // 2
+    for i in range(start, start + count):
+        data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+    return info.filename
+
+
+@pytest.fixture
+def flip_inside_tensor():
+    """``flip(path, count=64) -> member``: damage a tensor of a torch file the way a bad disk or copy would."""
+    return _flip_inside_tensor
