@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 
-from spirograph._validate import bad_value, check_int
+from spirograph._validate import bad_value, check_choice, check_int
 
-from ..losses.gradient_penalty import gradient_penalty, rademacher
+from ..losses.gradient_penalty import TARGETS, gradient_penalty, rademacher
 from ..losses.nt_xent import nt_xent
 from . import register
 from .base import StepContext
@@ -31,8 +31,11 @@ class InvCLRConfig(SimCLRConfig):
             order) through a separate forward pass: an unbiased estimate of the same mean at a
             fraction of the double-backprop cost. With BatchNorm in the encoder that pass normalises
             with the subset's own statistics, so it is meant for encoders without BatchNorm.
-        penalty_normalize: True (paper) penalises ĥ = h/‖h‖; False penalises h (the published code's
-            ``--no-gp-normalization``).
+        penalty_target: what the penalty's projection acts on (``losses.gradient_penalty``):
+            ``"normalized"`` (paper) ĥ = h/‖h‖; ``"raw"`` h itself (the published code's
+            ``--no-gp-normalization``); ``"standardized"`` h centred and scaled per dimension by
+            the batch statistics of the penalised items (all view-1 items of this rank, or the
+            ``penalty_items`` subset), so an offset or a rescaling of h cannot shrink it.
     """
 
     lam: float = 0.01
@@ -40,7 +43,7 @@ class InvCLRConfig(SimCLRConfig):
     n_prior: int = 100
     lam_warmup: float = 0.0
     penalty_items: int = 0
-    penalty_normalize: bool = True
+    penalty_target: str = "normalized"
 
     def validate(self) -> "InvCLRConfig":
         super().validate()
@@ -52,15 +55,25 @@ class InvCLRConfig(SimCLRConfig):
         if isinstance(self.lam_warmup, bool) or not isinstance(self.lam_warmup, (int, float)) or not 0 <= self.lam_warmup < 1:
             raise bad_value("lam_warmup", self.lam_warmup, "a fraction in [0, 1)")
         self.penalty_items = check_int("penalty_items", self.penalty_items, 0)
-        if not isinstance(self.penalty_normalize, bool):
-            raise bad_value("penalty_normalize", self.penalty_normalize, "true or false")
+        self.penalty_target = check_choice("penalty_target", self.penalty_target, TARGETS)
+        if self.penalty_target == "standardized" and self.penalty_items == 1:
+            raise bad_value("penalty_items", self.penalty_items, "0 or at least 2 with penalty_target='standardized' (batch statistics)")
         self.lam, self.clamp, self.lam_warmup = float(self.lam), float(self.clamp), float(self.lam_warmup)
         return self
+
+    @classmethod
+    def from_overrides(cls, overrides: Mapping[str, Any] | None = None) -> "InvCLRConfig":
+        if overrides and "penalty_normalize" in overrides:
+            # Removed in 0.2.0: say what replaces it rather than only "unknown field".
+            raise bad_value(
+                "penalty_normalize", overrides["penalty_normalize"], "penalty_target instead ('normalized' for true, 'raw' for false)"
+            )
+        return super().from_overrides(overrides)
 
 
 @register("invclr")
 class InvCLR(SimCLR):
-    """SimCLR + λ·P, P the clamped gradient penalty on view 1's normalised representation."""
+    """SimCLR + λ·P, P the clamped gradient penalty on view 1's representation (``penalty_target``)."""
 
     Config = InvCLRConfig
     needs_nuisance_grad = True
@@ -95,7 +108,7 @@ class InvCLR(SimCLR):
         contrastive = nt_xent(z[0], z[1], cfg.temperature)
         signs = rademacher(tuple(h_pen.shape), generator=ctx.generator, dtype=h_pen.dtype, device=h_pen.device)
         prior = ctx.spirograph.sample_nuisance(p * cfg.n_prior, generator=ctx.generator).reshape(p, cfg.n_prior, -1)
-        penalty, raw = gradient_penalty(h_pen, nuisance, prior, signs, clamp=cfg.clamp, view=view, normalize=cfg.penalty_normalize)
+        penalty, raw = gradient_penalty(h_pen, nuisance, prior, signs, clamp=cfg.clamp, view=view, target=cfg.penalty_target)
         lam = self.lam_at(ctx.progress)
         loss = contrastive + lam * penalty
         return {"loss": loss, "nt_xent": contrastive.detach(), "penalty": raw, "lam": lam}

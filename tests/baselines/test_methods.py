@@ -1,9 +1,13 @@
 """Method registry, config validation and loss-goes-down canaries for simclr and invclr."""
 
+import json
+import math
+
 import pytest
 import torch
 
 from spirograph import Spirograph
+from spirograph_baselines import train
 from spirograph_baselines.encoders import ConvNet
 from spirograph_baselines.methods import StepContext, available_methods, build_method, get_method
 from spirograph_baselines.methods.invclr import InvCLRConfig
@@ -28,7 +32,9 @@ def test_registry_lists_methods_and_suggests_names():
         (lambda: InvCLRConfig(n_prior=0), "n_prior"),
         (lambda: InvCLRConfig(lam_warmup=1.0), "lam_warmup"),
         (lambda: InvCLRConfig(penalty_items=-1), "penalty_items"),
-        (lambda: InvCLRConfig(penalty_normalize="no"), "penalty_normalize"),
+        (lambda: InvCLRConfig(penalty_target="standardised"), "penalty_target='standardised': expected one of 'normalized', 'raw', 'standardized'"),
+        (lambda: InvCLRConfig(penalty_target=True), "penalty_target"),
+        (lambda: InvCLRConfig(penalty_target="standardized", penalty_items=1), "penalty_items=1"),
     ],
 )
 def test_config_rejects_bad_values(config, field):
@@ -39,6 +45,28 @@ def test_config_rejects_bad_values(config, field):
 def test_unknown_override_suggests_field():
     with pytest.raises(ValueError, match="did you mean 'lam'"):
         InvCLRConfig.from_overrides({"lamb": 0.1})
+
+
+def test_removed_penalty_normalize_names_its_replacement():
+    with pytest.raises(ValueError, match="penalty_normalize=False: expected penalty_target instead"):
+        InvCLRConfig.from_overrides({"penalty_normalize": False})
+    assert InvCLRConfig.from_overrides({}).penalty_target == "normalized"  # the paper
+
+
+def test_penalty_target_from_the_command_line(tmp_path, capsys):
+    tiny = [
+        "--method", "invclr", "--preset", "cpu-quick", "--suite", "none", "--no-progress", "--threads", "1",
+        "--set", 'encoder_kwargs={"widths": [8], "norm": "group"}', "--set", "n_contents=32", "--set", "batch_size=16",
+        "--set", "epochs=2", "--set", "warmup_epochs=0", "--set", "resolution=16", "--set", "n_prior=4", "--set", "log_every=1",
+    ]
+    out = tmp_path / "run"
+    assert train.main(["--out", str(out), *tiny, "--set", "penalty_target=standardized", "--set", "penalty_items=8"]) == 0
+    assert json.loads((out / "config.json").read_text())["method_config"]["penalty_target"] == "standardized"
+    logs = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(logs) == 4 and all(math.isfinite(line["penalty"]) and line["penalty"] > 0 for line in logs)
+    assert train.main(["--out", str(tmp_path / "bad"), *tiny, "--set", "penalty_target=std"]) == 2
+    assert "penalty_target='std': expected one of" in capsys.readouterr().err.strip().splitlines()[-1]
+    assert not (tmp_path / "bad").exists()
 
 
 def test_lambda_warmup_is_linear_then_flat():
@@ -74,9 +102,9 @@ def test_simclr_loss_goes_down():
     assert logs[-1]["loss"].item() < 0.8 * logs[0]["loss"].item()
 
 
-@pytest.mark.parametrize("penalty_items", [0, 6])
-def test_invclr_loss_and_penalty_go_down(penalty_items):
-    logs = _train_fixed_batch("invclr", {"lam": 1.0, "n_prior": 8, "penalty_items": penalty_items})
+@pytest.mark.parametrize("penalty_items, target", [(0, "normalized"), (6, "normalized"), (0, "standardized"), (6, "standardized")])
+def test_invclr_loss_and_penalty_go_down(penalty_items, target):
+    logs = _train_fixed_batch("invclr", {"lam": 1.0, "n_prior": 8, "penalty_items": penalty_items, "penalty_target": target})
     first, last = logs[0], logs[-1]
     assert torch.isfinite(first["penalty"]) and first["penalty"] > 0
     assert last["loss"].item() < 0.8 * first["loss"].item()
