@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ._io import check_output_path, write_atomic
 from ._validate import bad_value, check_int, unknown_name
 from .factors import FACTOR_NAMES, FactorSpace
 from .generator import Spirograph
@@ -32,8 +32,8 @@ def check_figure_path(path, *, overwrite: bool = False) -> Path:
 
     Raises:
         ValueError: not a path, or an extension matplotlib cannot write.
-        FileExistsError: the file exists and ``overwrite`` is false.
-        FileNotFoundError: the directory does not exist.
+        FileExistsError, FileNotFoundError, IsADirectoryError, PermissionError: as
+            ``spirograph._io.check_output_path``.
     """
     if not isinstance(path, (str, os.PathLike)) or not str(path):
         raise bad_value("path", path, "a file path such as 'grid.png'")
@@ -42,28 +42,14 @@ def check_figure_path(path, *, overwrite: bool = False) -> Path:
     formats = _formats()
     if suffix not in formats:
         raise bad_value("path", str(path), "a file name ending in one of " + ", ".join("." + f for f in sorted(formats)))
-    if path.is_dir():
-        raise bad_value("path", str(path), "a file path, not a directory")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise FileNotFoundError(f"directory {str(parent)!r} does not exist")
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{str(path)!r} already exists; pass overwrite=True (--overwrite) to replace it")
-    return path
+    return check_output_path(path, overwrite=overwrite)
 
 
 def save_figure(fig: Figure, path, *, overwrite: bool = False, dpi: int = 150) -> Path:
     """Save ``fig`` to ``path`` atomically, refusing to replace a file unless ``overwrite``."""
     path = check_figure_path(path, overwrite=overwrite)
     fmt = path.suffix.lower().lstrip(".")
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
-    os.close(handle)
-    try:
-        fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight"), overwrite=overwrite)
     return path
 
 

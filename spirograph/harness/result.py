@@ -6,10 +6,10 @@ import copy
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
+from .. import _io
 from .._validate import bad_value, unknown_name
 from .suites import ROBUSTNESS_FAMILIES
 
@@ -304,56 +304,9 @@ class ScoreResult:
         return f"ScoreResult({', '.join(parts)})"
 
 
-def check_output_path(path: str | os.PathLike, overwrite: bool) -> Path:
-    """Refuse an output path early: existing file without ``overwrite``, or a missing directory.
-
-    Raises:
-        FileExistsError, FileNotFoundError, IsADirectoryError.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise IsADirectoryError(f"output {str(path)!r} is a directory; expected a file path")
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"output {str(path)!r} exists; pass overwrite (--overwrite) to replace it")
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"directory {str(path.parent)!r} of output {str(path)!r} does not exist")
-    return path
+def check_output_path(path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Refuse a bad output path early (``spirograph._io.check_output_path``, kept here for callers)."""
+    return _io.check_output_path(path, overwrite=overwrite)
 
 
-def write_text_atomic(path: str | os.PathLike, text: str | bytes, *, overwrite: bool = False) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same directory, then rename.
-
-    Without ``overwrite`` the final step is a hard link, which fails if ``path`` appeared meanwhile,
-    so an existing file is never replaced. No partial file is left on any error.
-
-    Raises:
-        FileExistsError, FileNotFoundError, IsADirectoryError, OSError.
-    """
-    path = check_output_path(path, overwrite)
-    data = text.encode("utf-8") if isinstance(text, str) else text
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        # mkstemp creates the file private (0600); give it the permissions a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        if overwrite:
-            os.replace(temporary, path)
-        else:
-            try:
-                os.link(temporary, path)
-            except FileExistsError:
-                raise FileExistsError(f"output {str(path)!r} exists; pass overwrite (--overwrite) to replace it") from None
-            except OSError:
-                # File systems without hard links: check-then-rename is the best available.
-                if path.exists():
-                    raise FileExistsError(f"output {str(path)!r} exists; pass overwrite (--overwrite) to replace it") from None
-                os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-    return path
+write_text_atomic = _io.write_atomic  # the one atomic writer, under the name this module always had
