@@ -9,7 +9,7 @@ from typing import Any, Mapping
 import torch
 
 from spirograph._io import write_atomic
-from spirograph._torchfile import check_torch_file
+from spirograph._torchfile import check_torch_file, save_torch
 from spirograph._validate import bad_value
 
 CONFIG_FILE = "config.json"
@@ -26,11 +26,6 @@ _CHECKPOINT_KEYS = ("format", "step", "record", "model", "optimizer", "scheduler
 
 class TrainingError(RuntimeError):
     """Training cannot go on (non-finite loss); the last good checkpoint is kept."""
-
-
-def atomic_write_bytes(path: Path, write) -> None:
-    """Write ``path`` by calling ``write(temporary_path)``, atomically, replacing a previous file (``spirograph._io``)."""
-    write_atomic(path, write, overwrite=True)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -101,8 +96,15 @@ class RunDir:
             raise bad_value("config.json", str(self.file(CONFIG_FILE)), f"valid JSON ({err})") from None
 
     def save_checkpoint(self, state: Mapping[str, Any]) -> None:
-        """Write ``checkpoint.pt`` atomically (the previous one stays intact until the new one is complete)."""
-        atomic_write_bytes(self.file(CHECKPOINT_FILE), lambda tmp: torch.save(dict(state, format=CHECKPOINT_FORMAT), tmp))
+        """Write ``checkpoint.pt`` atomically (the previous one stays intact until the new one is complete).
+
+        The same state gives the same bytes, so same-seed runs write identical checkpoints.
+        """
+        save_torch(dict(state, format=CHECKPOINT_FORMAT), self.file(CHECKPOINT_FILE))
+
+    def save_encoder(self, state_dict: Mapping[str, torch.Tensor]) -> None:
+        """Write the trained encoder's state dict to ``encoder.pt`` atomically, reproducibly."""
+        save_torch(state_dict, self.file(ENCODER_FILE))
 
     def load_checkpoint(self, map_location: torch.device | str = "cpu") -> dict[str, Any]:
         """Read ``checkpoint.pt``.

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from spirograph import Spirograph
 from spirograph.seeding import stream_key
 
-from .checkpoint import ENCODER_FILE, METHOD_REPORT_FILE, RESULT_FILE, VALIDATION_FILE, RunDir, TrainingError, atomic_write_bytes, atomic_write_text
+from .checkpoint import METHOD_REPORT_FILE, RESULT_FILE, VALIDATION_FILE, RunDir, TrainingError, atomic_write_text
 from .config import TrainConfig
 from .encoders import build_encoder
 from .methods import Method, MethodConfig, StepContext, get_method
@@ -243,8 +243,7 @@ class Trainer:
                 self.save_checkpoint()
         bar.close()
         if self.rank == 0:
-            encoder = self.method.encoder
-            atomic_write_bytes(self.run_dir.file(ENCODER_FILE), lambda tmp: torch.save(encoder.state_dict(), tmp))
+            self.run_dir.save_encoder(self.method.encoder.state_dict())
             report = self.method.final_report(self.spirograph)
             if report:
                 atomic_write_text(self.run_dir.file(METHOD_REPORT_FILE), json.dumps(report, indent=2, sort_keys=True) + "\n")

@@ -80,6 +80,13 @@ def test_corrupted_checkpoint_is_refused(tmp_path, capsys):
     assert "corrupted" in error_line(capsys)
 
 
+def test_same_seed_runs_write_identical_bytes(tmp_path):
+    assert run(tmp_path, *INVCLR, name="a") == 0
+    assert run(tmp_path, *INVCLR, name="b") == 0
+    for name in ("encoder.pt", "checkpoint.pt", "config.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
 def test_damaged_checkpoint_tensor_is_refused(tmp_path, capsys, flip_inside_tensor):
     assert run(tmp_path, "--method", "simclr") == 0
     member = flip_inside_tensor(tmp_path / "run" / "checkpoint.pt")
