@@ -23,6 +23,7 @@ import h5py
 import numpy as np
 import torch
 
+from ._io import check_output_path, fsync_file, publish
 from ._validate import bad_value, check_choice, check_int
 from ._version import __version__
 from .factors import FactorSpace
@@ -88,18 +89,6 @@ def _config(specs, seed, render_options, dtype, compression, space) -> dict:
         "space": space.to_dict(),
         "splits": [{"name": s.name, "n": s.n, "stream": s.stream, "space": s.space.to_dict()} for s in specs],
     }
-
-
-def _check_destination(path: Path, overwrite: bool) -> None:
-    parent = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise bad_value("path", str(path), "a file path, not a directory")
-    if not parent.is_dir():
-        raise FileNotFoundError(f"output directory {str(parent)!r} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise PermissionError(f"output directory {str(parent)!r} is not writable")
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"output file {str(path)!r} already exists; pass --overwrite (overwrite=True) to replace it")
 
 
 def _create(tmp: Path, specs, config: dict, seed, render_options, dtype, compression) -> h5py.File:
@@ -271,7 +260,7 @@ def generate(
     space = FactorSpace() if space is None else space
     render_options = Spirograph(space, resolution=resolution, n_points=n_points, extent=extent, normalize=normalize).render_options()
     specs = plan_splits(space, train, test, shifts)
-    _check_destination(path, overwrite)
+    check_output_path(path, overwrite=overwrite)
     config = _config(specs, seed, render_options, dtype, compression, space)
 
     tmp = partial_path(path)
@@ -301,9 +290,8 @@ def generate(
         _fill(f, specs, chunk_size, workers, seed, render_options, dtype, progress, on_chunk)
         f.attrs["complete"] = True
         f.close()
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        fsync_file(tmp)
+        publish(tmp, path, overwrite=overwrite)
     except KeyboardInterrupt:
         # Keep the partial file: every flushed chunk in it can be resumed.
         f.close()

@@ -83,7 +83,7 @@ def test_generate_info_verify_show(tmp_path, capsys):
     code, _, _ = run(capsys, "show", out, "--out", grid, "--n", "9", "--split", "test")
     assert code == 0 and grid.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     code, _, err = run(capsys, "show", out, "--out", grid)
-    assert code == 2 and "already exists" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and "exists; pass overwrite (--overwrite)" in err and len(err.strip().splitlines()) == 1
     assert run(capsys, "show", out, "--out", grid, "--overwrite")[0] == 0
 
 

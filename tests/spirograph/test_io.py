@@ -131,3 +131,18 @@ def test_a_lock_file_left_by_a_killed_process_does_not_block(tmp_path):
 
 def test_lock_error_is_an_oserror(tmp_path):
     assert issubclass(OutputLockedError, OSError)  # the CLI reports OSError as one line, exit 2
+
+
+def test_every_writer_gives_open_permissions(tmp_path):
+    """samples.png, config.json, checkpoint.pt, ... were 0600 when each writer used mkstemp."""
+    import torch
+
+    from spirograph.viz import sample_grid
+    from spirograph_baselines.checkpoint import atomic_write_text
+
+    sample_grid(torch.rand(4, 3, 8, 8), path=tmp_path / "samples.png")
+    atomic_write_text(tmp_path / "config.json", "{}\n")
+    write_atomic(tmp_path / "checkpoint.pt", lambda temporary: torch.save({"step": 1}, temporary))
+    assert sorted(os.listdir(tmp_path)) == ["checkpoint.pt", "config.json", "samples.png"]
+    for name in os.listdir(tmp_path):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~_umask(), name
