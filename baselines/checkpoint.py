@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import torch
 
-from spirograph._io import write_atomic
+from spirograph._io import exclusive_lock, write_atomic
 from spirograph._torchfile import check_torch_file, save_torch
 from spirograph._validate import bad_value
 
@@ -53,6 +54,30 @@ class RunDir:
     def file(self, name: str) -> Path:
         return self.path / name
 
+    def _check_place(self, *, resume: bool) -> None:
+        if self.path.exists() and not self.path.is_dir():
+            raise bad_value("--out", str(self.path), "a run directory (the path exists and is not a folder)")
+        if resume and not (self.file(CONFIG_FILE).exists() and self.file(CHECKPOINT_FILE).exists()):
+            raise bad_value("--resume", str(self.path), "a run directory with config.json and checkpoint.pt")
+
+    @contextlib.contextmanager
+    def claim(self, record: Mapping[str, Any], *, resume: bool, overwrite: bool) -> Iterator["RunDir"]:
+        """Hold the run directory's lock for the block and :meth:`prepare` it under the lock.
+
+        The lock (``RUN_DIR.lock`` beside the folder, holding the pid) keeps a second training,
+        resumed or not, out of a directory a live process trains in; it goes when the block ends
+        or the process dies. A refused process writes nothing.
+
+        Raises:
+            OSError: another live process trains in this directory (the message names its pid).
+            ValueError: as :meth:`prepare`.
+        """
+        self._check_place(resume=resume)  # refuse what needs no lock before creating anything
+        self.path.resolve().parent.mkdir(parents=True, exist_ok=True)
+        with exclusive_lock(self.path.resolve(), what="run directory"):
+            self.prepare(record, resume=resume, overwrite=overwrite)
+            yield self
+
     def prepare(self, record: Mapping[str, Any], *, resume: bool, overwrite: bool) -> None:
         """Create the folder and its config, or check it against an existing one.
 
@@ -62,13 +87,10 @@ class RunDir:
                 ``path`` exists and is not a folder.
         """
         record = json.loads(json.dumps(record))  # normalise tuples etc. to their JSON form
-        if self.path.exists() and not self.path.is_dir():
-            raise bad_value("--out", str(self.path), "a run directory (the path exists and is not a folder)")
+        self._check_place(resume=resume)
         config_path = self.file(CONFIG_FILE)
         existing = [n for n in RUN_FILES if self.file(n).exists()]
         if resume:
-            if not config_path.exists() or not self.file(CHECKPOINT_FILE).exists():
-                raise bad_value("--resume", str(self.path), "a run directory with config.json and checkpoint.pt")
             old = self.read_config()
             diff = _differences(old, record)
             if diff:

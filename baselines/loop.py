@@ -19,7 +19,7 @@ from .checkpoint import METHOD_REPORT_FILE, RESULT_FILE, VALIDATION_FILE, RunDir
 from .config import TrainConfig
 from .encoders import build_encoder
 from .methods import Method, MethodConfig, StepContext, get_method
-from .optim import build_optimizer, warmup_cosine
+from .optim import build_optimizer, build_schedule
 
 TRAIN_STREAM = "baselines/train"
 
@@ -76,6 +76,7 @@ class Trainer:
         world_size: int = 1,
         progress: bool = True,
     ) -> None:
+        train_config.check_world_size(world_size)
         self.cfg = train_config
         self.seed = seed
         self.device = device
@@ -99,10 +100,13 @@ class Trainer:
             trust_coefficient=train_config.trust_coefficient,
         )
         warmup, total = train_config.schedule_units()
-        self.scheduler = warmup_cosine(self.optimizer, warmup=warmup, total=total)
+        self.scheduler = build_schedule(train_config.lr_schedule, self.optimizer, warmup=warmup, total=total)
         self.view_generator = torch.Generator(device=device).manual_seed(derived_seed(seed, "baselines/views", rank))
         self.method_generator = torch.Generator(device=device).manual_seed(derived_seed(seed, "baselines/method", rank))
         self.step = 0
+        # Sums of the step logs since the last metrics line, and their count: checkpointed, so a run
+        # resumed between two log lines writes the same means as an uninterrupted one.
+        self.window: dict[str, Any] = {"sums": {}, "count": 0}
         self._order: tuple[int, torch.Tensor] | None = None
 
     # -- state -----------------------------------------------------------------------------
@@ -127,6 +131,7 @@ class Trainer:
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
                 "generators": generators,
+                "window": self.window,
             }
         )
 
@@ -146,7 +151,10 @@ class Trainer:
             mine = state["generators"][self.rank]
             self.view_generator.set_state(mine["views"])
             self.method_generator.set_state(mine["method"])
-        except (RuntimeError, KeyError, ValueError, TypeError) as err:
+            # Checkpoints written before the window was saved resume with an empty one.
+            window = state.get("window", {"sums": {}, "count": 0})
+            self.window = {"sums": {str(k): float(v) for k, v in window["sums"].items()}, "count": int(window["count"])}
+        except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as err:
             raise ValueError(f"checkpoint={self.run_dir.file('checkpoint.pt')}: does not fit this run ({err})") from None
         self.step = int(state["step"])
         if self.rank == 0:
@@ -161,7 +169,8 @@ class Trainer:
             generator = torch.Generator().manual_seed(derived_seed(self.seed, "baselines/order", epoch))
             self._order = (epoch, torch.randperm(cfg.n_contents, generator=generator))
         batch = self._order[1][position * cfg.batch_size : (position + 1) * cfg.batch_size]
-        shard = cfg.batch_size // self.world_size
+        # Without drop_last the epoch's last batch is shorter; it splits evenly (check_world_size).
+        shard = batch.shape[0] // self.world_size
         return batch[self.rank * shard : (self.rank + 1) * shard]
 
     def context(self, step: int) -> StepContext:
@@ -222,23 +231,26 @@ class Trainer:
         cfg = self.cfg
         total = cfg.total_steps
         bar = tqdm(total=total, initial=self.step, disable=not self.progress, desc=f"train {self.method.name}", unit="step")
-        sums: dict[str, float] = {}
-        count, tick = 0, time.perf_counter()
+        timed, tick = 0, time.perf_counter()  # throughput counts only this process's steps
         while self.step < total:
             logs = self.train_step()
+            sums = self.window["sums"]
             for k, v in logs.items():
                 sums[k] = sums.get(k, 0.0) + v
-            count += 1
+            self.window["count"] += 1
+            timed += 1
             bar.update(1)
             if self.step % cfg.log_every == 0 or self.step == total:
                 elapsed = time.perf_counter() - tick
+                count = self.window["count"]
                 entry = {k: v / count for k, v in sums.items()}
                 entry.update(step=self.step, epoch=(self.step - 1) // cfg.steps_per_epoch, lr=logs["lr"])
-                entry["pairs_per_s"] = count * cfg.batch_size / elapsed if elapsed > 0 else math.inf
+                entry["pairs_per_s"] = timed * cfg.batch_size / elapsed if elapsed > 0 else math.inf
                 if self.rank == 0:
                     self.run_dir.append_metrics(entry)
                 bar.set_postfix(loss=f"{entry['loss']:.4f}", refresh=False)
-                sums, count, tick = {}, 0, time.perf_counter()
+                self.window = {"sums": {}, "count": 0}
+                timed, tick = 0, time.perf_counter()
             if self.step % cfg.checkpoint_every == 0 or self.step == total:
                 self.save_checkpoint()
         bar.close()

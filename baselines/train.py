@@ -139,8 +139,7 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> Path:
         if any(options[k] != v for k, v in trained.items()):
             raise bad_value("--suite", args.suite, f"a suite that renders like the training views {trained} (it renders {options}), or 'none'")
     rank, world, device = _init_distributed(args.device)
-    if train_cfg.batch_size % world:
-        raise bad_value("batch_size", train_cfg.batch_size, f"a multiple of the number of processes ({world})")
+    train_cfg.check_world_size(world)
     record = {
         "method": args.method,
         "preset": args.preset,
@@ -150,30 +149,31 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> Path:
         "method_config": method_cfg.to_dict(),
     }
     run_dir = RunDir(args.out)
-    if rank == 0:
-        run_dir.prepare(record, resume=args.resume, overwrite=args.overwrite)
-    if world > 1:
-        dist.barrier()
-    trainer = Trainer(
-        method_name=args.method,
-        method_config=method_cfg,
-        train_config=train_cfg,
-        seed=args.seed,
-        device=device,
-        run_dir=run_dir,
-        rank=rank,
-        world_size=world,
-        progress=not args.no_progress,
-    )
-    if args.resume:
-        trainer.load_checkpoint()
-    trainer.fit()
-    if rank == 0:
-        if args.validate:
-            trainer.write_validation()
-        if args.suite != SUITES_NONE:
-            command = "spirograph-train " + " ".join(argv)
-            trainer.score(args.suite, name=f"{args.method}-{args.preset}-seed{args.seed}", command=command)
+    with contextlib.ExitStack() as stack:
+        if rank == 0:  # rank 0 holds the run directory's lock for the whole run, scoring included
+            stack.enter_context(run_dir.claim(record, resume=args.resume, overwrite=args.overwrite))
+        if world > 1:
+            dist.barrier()
+        trainer = Trainer(
+            method_name=args.method,
+            method_config=method_cfg,
+            train_config=train_cfg,
+            seed=args.seed,
+            device=device,
+            run_dir=run_dir,
+            rank=rank,
+            world_size=world,
+            progress=not args.no_progress,
+        )
+        if args.resume:
+            trainer.load_checkpoint()
+        trainer.fit()
+        if rank == 0:
+            if args.validate:
+                trainer.write_validation()
+            if args.suite != SUITES_NONE:
+                command = "spirograph-train " + " ".join(argv)
+                trainer.score(args.suite, name=f"{args.method}-{args.preset}-seed{args.seed}", command=command)
     return run_dir.path
 
 

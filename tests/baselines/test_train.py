@@ -1,6 +1,11 @@
 """``spirograph-train`` end to end on a tiny configuration: bad input, run directories, resume."""
 
 import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
 
 import pytest
 import torch
@@ -124,6 +129,86 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path, monkeypatc
         assert torch.equal(a["generators"][0][key], b["generators"][0][key])
     losses = [[json.loads(l)["loss"] for l in (tmp_path / d / "metrics.jsonl").read_text().splitlines()] for d in ("straight", "resumed")]
     assert losses[0] == losses[1]
+
+
+def _metrics(path):
+    """metrics.jsonl without the wall-clock throughput."""
+    lines = [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in line.items() if k != "pairs_per_s"} for line in lines]
+
+
+def test_resume_between_log_lines_logs_the_same_window_means(tmp_path, monkeypatch):
+    window = ["--set", "log_every=4"]  # lines at steps 4 and 6; checkpoints at 2, 4, 6
+    assert run(tmp_path, *INVCLR, *window, name="straight") == 0
+    original = Trainer.train_step
+
+    def interrupted(self):
+        if self.step == 3:  # the checkpoint of step 2 holds half of the first log window
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "train_step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, *INVCLR, *window, name="resumed")
+    monkeypatch.setattr(Trainer, "train_step", original)
+    assert run(tmp_path, *INVCLR, *window, "--resume", name="resumed") == 0
+    straight = _metrics(tmp_path / "straight")
+    assert [line["step"] for line in straight] == [4, 6]
+    assert _metrics(tmp_path / "resumed") == straight
+
+
+_PAUSED_RUN = """
+import pathlib, sys, time
+from spirograph_baselines import train
+from spirograph_baselines.loop import Trainer
+
+ready, go = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+original = Trainer.train_step
+
+def paused(self):
+    if self.step == 3:  # hold the run mid-way so a second process can try the same directory
+        ready.touch()
+        while not go.exists():
+            time.sleep(0.02)
+    return original(self)
+
+Trainer.train_step = paused
+sys.exit(train.main(sys.argv[3:]))
+"""
+
+
+def _wait_for(path, process):
+    for _ in range(6000):
+        if path.exists():
+            return
+        if process.poll() is not None:
+            pytest.fail(f"the first run ended early: {process.communicate()[1]}")
+        time.sleep(0.05)
+    pytest.fail("the first run never reached step 3")
+
+
+def test_a_second_training_in_a_live_run_directory_is_refused(tmp_path, capsys):
+    ready, go = tmp_path / "ready", tmp_path / "go"
+    args = ["--out", str(tmp_path / "run"), *TINY, *INVCLR]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    first = subprocess.Popen([sys.executable, "-c", _PAUSED_RUN, str(ready), str(go), *args], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(ready, first)
+        before = {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()}
+        for extra in (["--resume"], [], ["--overwrite"]):
+            assert run(tmp_path, *INVCLR, *extra) == 2
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1 and f"is being written by process {first.pid}" in err, err
+            assert {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()} == before
+        go.touch()
+        assert first.wait(timeout=600) == 0, first.communicate()[1]
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert [line["step"] for line in _metrics(tmp_path / "run")] == list(range(1, 7))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["go", "ready", "run"]  # the lock went with the run
+    assert run(tmp_path, *INVCLR, "--overwrite") == 0  # free again
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch, capsys):
