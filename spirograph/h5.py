@@ -308,7 +308,7 @@ def info(path: str | os.PathLike) -> str:
             shift = "-"
             if meta.shift:
                 family = SHIFT_FAMILIES.get(str(meta.shift["shift_family"]))
-                label = family.description if family else str(meta.shift["shift_family"])
+                label = family.title if family else str(meta.shift["shift_family"])
                 names = [n for n in meta.space.nuisance if meta.space[n] != space[n]]
                 ranges = ", ".join(f"{n}∈[{meta.space[n].low:g}, {meta.space[n].high:g}]" for n in names)
                 shift = f"{label} {float(meta.shift['shift_level']):+g} ({ranges})"

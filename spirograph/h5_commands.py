@@ -36,7 +36,8 @@ def register(subparsers) -> None:
         "--shifts",
         default="none",
         help=f"comma-separated shift splits: none (default), all, a family ({', '.join(SHIFT_FAMILIES)}) "
-        "for its default levels (the paper's), or family:level, e.g. 'bg_mean,h_mean:-0.3'",
+        "for the paper's levels, or family:level for one level, e.g. 'bg_mean,h_mean:-0.3'; any finite "
+        "level with valid shifted ranges is allowed (off-grid levels such as bg_mean:0.7 are written, but no suite scores them)",
     )
     gen.add_argument("--content", default=",".join(DEFAULT_CONTENT), help="comma-separated content factors; the rest are nuisance")
     gen.add_argument("--range", action="append", default=[], metavar="NAME=LOW,HIGH", help="factor range override (repeatable)")

@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from ..factors import FactorSpace
 from ..generator import Spirograph
+from ..shifts import shift_space
 from .encoders import FactorEncoder, call_encoder
 from .suites import Suite
 
@@ -53,7 +54,7 @@ class FeatureSource:
             space = self.space
             if shift is not None:
                 target, kind, level = shift
-                space = space.shifted(target, mean_shift=level) if kind == "mean" else space.shifted(target, width_change=level)
+                space = shift_space(space, target, kind, level)
             self._generators[shift] = Spirograph(space, device=self.device, **self.suite.render_options())
         return self._generators[shift]
 

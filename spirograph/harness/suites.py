@@ -13,18 +13,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .._validate import bad_value, check_int, unknown_name
+from ..shifts import SHIFT_FAMILIES
 
 AVERAGING_DRAWS: tuple[int, ...] = (1, 2, 3, 4, 5, 10, 20, 30)
 """PROTOCOL.md §4: the numbers M of nuisance draws averaged at test time."""
 
 ROBUSTNESS_FAMILIES: dict[str, dict[str, Any]] = {
-    # PROTOCOL.md §1: background RGB ~ U[0 + Δμ − Δv, 0.6 + Δμ + Δv], h ~ U[0.5 + Δμ − Δv, 2.5 + Δμ + Δv].
-    "background_mean": {"target": "background", "shift": "mean", "levels": (0.0, 0.1, 0.2, 0.3, 0.4)},
-    "background_width": {"target": "background", "shift": "width", "levels": (0.0, 0.1, 0.2, 0.3, 0.4)},
-    "h_mean": {"target": "h", "shift": "mean", "levels": (-0.5, -0.3, -0.1, 0.1, 0.3, 0.5)},
-    "h_width": {"target": "h", "shift": "width", "levels": (-0.5, -0.3, -0.1, 0.1, 0.3, 0.5)},
+    key: {"target": family.target, "shift": family.kind, "levels": family.levels} for key, family in SHIFT_FAMILIES.items()
 }
-"""The four nuisance-shift families of PROTOCOL.md §1 with their levels (Δμ for mean, Δv for width)."""
+"""A view of ``spirograph.shifts.SHIFT_FAMILIES`` (PROTOCOL.md §1), keyed by result key, with the levels scored."""
 
 PAPER_RIDGE = 1e-8
 """PROTOCOL.md §5: the paper's L2 weight on the probe's weights (bias not penalised)."""

@@ -296,7 +296,7 @@ def test_shift_names_parse_and_round_trip():
     assert shift_split_name("h_mean", -0.3) == "shift/h_mean-0.3"
     assert parse_shifts("none") == [] and parse_shifts(None) == []
     assert parse_shifts("h_mean:0.1,h_mean:0.1") == [("h_mean", 0.1)]
-    assert len(parse_shifts("all")) == sum(len(f.levels) for f in SHIFT_FAMILIES.values())
+    assert len(parse_shifts("all")) == sum(len(f.split_levels) for f in SHIFT_FAMILIES.values())
     for family, level in parse_shifts("all"):
         name = shift_split_name(family, level)
         assert split_spec(FactorSpace(), name, 3).shift == (family, level)

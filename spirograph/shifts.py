@@ -1,0 +1,130 @@
+"""The nuisance-shift families of PROTOCOL.md §1: one registry read by the split files, the harness and the plots.
+
+A family moves the prior of one target (the background RGB or ``h``) by a mean shift Δμ or a
+width change Δv: ``U[low, high]`` becomes ``U[low + Δμ − Δv, high + Δμ + Δv]``.
+
+=====================  ===========  ==========  ======  ===================================
+result key             split name   target      kind    levels (PROTOCOL.md §1)
+=====================  ===========  ==========  ======  ===================================
+``background_mean``    ``bg_mean``  background  mean    0, 0.1, 0.2, 0.3, 0.4
+``background_width``   ``bg_width`` background  width   0, 0.1, 0.2, 0.3, 0.4
+``h_mean``             ``h_mean``   h           mean    ±0.1, ±0.3, ±0.5
+``h_width``            ``h_width``  h           width   ±0.1, ±0.3, ±0.5
+=====================  ===========  ==========  ======  ===================================
+
+Each family has two stable names: its **key** names its curve in result files
+(``metrics.robustness.background_mean``) and its **split name** names its shift splits in HDF5
+files and on the command line (``shift/bg_mean+0.4``, ``--shifts bg_mean``). Both are kept as
+they were released; ``get_family`` accepts either.
+
+Levels: the robustness task scores exactly the levels above. Split files and
+``SpirographRendered`` also accept any other finite level ("off-grid", e.g. ``bg_mean:0.7``) whose
+shifted ranges are valid; such splits are the same shift at another strength, but no suite scores
+them. Level 0 is the unshifted test split itself.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ._validate import bad_value, unknown_name
+from .factors import FactorSpace, resolve_target
+
+KINDS = ("mean", "width")
+SHIFT_PREFIX = "shift/"
+
+
+@dataclass(frozen=True)
+class ShiftFamily:
+    """One shift family: its two names, what it moves and how, its levels and its display title."""
+
+    key: str
+    split_name: str
+    target: str
+    kind: str
+    levels: tuple[float, ...]
+    title: str
+
+    @property
+    def split_levels(self) -> tuple[float, ...]:
+        """The levels written as shift splits by default (level 0 is the test split itself)."""
+        return tuple(level for level in self.levels if level != 0.0)
+
+    def apply(self, space: FactorSpace, level: float) -> FactorSpace:
+        """``space`` with this family's shift at ``level``; see ``shift_space``."""
+        return shift_space(space, self.target, self.kind, level)
+
+    def split(self, level: float) -> str:
+        """Group path of the shift split at ``level``, e.g. ``shift/bg_mean+0.4``."""
+        return f"{SHIFT_PREFIX}{self.split_name}{format_level(level)}"
+
+
+SHIFT_FAMILIES: dict[str, ShiftFamily] = {
+    f.key: f
+    for f in (
+        ShiftFamily("background_mean", "bg_mean", "background", "mean", (0.0, 0.1, 0.2, 0.3, 0.4), "background mean shift Δμ"),
+        ShiftFamily("background_width", "bg_width", "background", "width", (0.0, 0.1, 0.2, 0.3, 0.4), "background width change Δv"),
+        ShiftFamily("h_mean", "h_mean", "h", "mean", (-0.5, -0.3, -0.1, 0.1, 0.3, 0.5), "h mean shift Δμ"),
+        ShiftFamily("h_width", "h_width", "h", "width", (-0.5, -0.3, -0.1, 0.1, 0.3, 0.5), "h width change Δv"),
+    )
+}
+"""The four families of PROTOCOL.md §1, keyed by their result key, in the order results list them."""
+
+BY_SPLIT_NAME: dict[str, ShiftFamily] = {f.split_name: f for f in SHIFT_FAMILIES.values()}
+"""The same families keyed by their split name (``bg_mean``, ...)."""
+
+
+def get_family(name: str) -> ShiftFamily:
+    """The family called ``name`` (its split name such as ``bg_mean`` or its key such as ``background_mean``).
+
+    Raises:
+        ValueError: unknown name, with a did-you-mean hint over the split names.
+    """
+    if name in BY_SPLIT_NAME:
+        return BY_SPLIT_NAME[name]
+    if name in SHIFT_FAMILIES:
+        return SHIFT_FAMILIES[name]
+    raise unknown_name("shift", name, BY_SPLIT_NAME)
+
+
+def format_level(level: float) -> str:
+    """A level as it appears in split names: signed, shortest ``%g`` form (``+0.4``, ``-0.3``)."""
+    return f"{level:+g}"
+
+
+def check_level(argument: str, level) -> float:
+    """A finite level, rounded to what its split name can say, so the name and the shift agree.
+
+    Raises:
+        ValueError: not a finite number.
+    """
+    if isinstance(level, bool):
+        raise bad_value(argument, level, "a finite number")
+    try:
+        value = float(level)
+    except (TypeError, ValueError):
+        raise bad_value(argument, level, "a finite number") from None
+    if not math.isfinite(value):
+        raise bad_value(argument, level, "a finite number")
+    return float(format_level(value))
+
+
+def shift_space(space: FactorSpace, target: str, kind: str, level: float) -> FactorSpace:
+    """``space`` with ``target`` moved by ``kind`` ("mean": Δμ, "width": Δv) = ``level``.
+
+    Only nuisance factors may be shifted: a shift of a content factor would move the regression
+    targets themselves, not the transformations an encoder should be robust to.
+
+    Raises:
+        ValueError: unknown target or kind, a target that is content in ``space``, or a shifted
+            range that is empty.
+    """
+    if kind not in KINDS:
+        raise bad_value("kind", kind, "one of " + ", ".join(repr(k) for k in KINDS))
+    content = [n for n in resolve_target(target) if n in space.content]
+    if content:
+        raise bad_value(f"shift of {target!r}", content, "nuisance factors only (these are content in this space)")
+    if kind == "mean":
+        return space.shifted(target, mean_shift=level)
+    return space.shifted(target, width_change=level)
