@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 from pathlib import Path
 from typing import Any
 
+from .. import _io
+from .._io import check_output_path
 from .._validate import bad_value
 
 _EPILOG_SCORE = """examples:
   spirograph score --encoder mypackage.models:build_encoder --weights enc.pt --out result.json
+  spirograph score --encoder ./my_encoder.py:build --weights enc.pt --out result.json
   spirograph score --reference pixels --suite quick --out pixels.json
   spirograph score --encoder mypackage.models:build_encoder --disclose uses_nuisance_labels=false \\
       --disclose training="simclr 50 epochs" --tasks linear,invariance --out result.json"""
@@ -24,12 +28,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     score = subparsers.add_parser(
         "score",
         help="score an encoder on a suite and write a result JSON",
-        description="Score a frozen encoder (MODULE:CALLABLE builds it) or a reference encoder on a Spirograph suite.",
+        description="Score a frozen encoder (MODULE:CALLABLE or FILE.py:CALLABLE builds it) or a reference encoder "
+        "on a Spirograph suite. MODULE is imported from the import path (the current folder is not on it); "
+        "FILE.py is a path to a Python file.",
         epilog=_EPILOG_SCORE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     which = score.add_mutually_exclusive_group(required=True)
-    which.add_argument("--encoder", metavar="MODULE:CALLABLE", help="callable that builds the encoder (called without arguments)")
+    which.add_argument("--encoder", metavar="MODULE:CALLABLE", help="callable that builds the encoder (called without "
+                       "arguments): MODULE:CALLABLE (importable module) or FILE.py:CALLABLE (path to a Python file)")
     which.add_argument("--reference", metavar="NAME", help="a reference encoder: oracle, pixels or random-convnet")
     score.add_argument("--weights", metavar="PATH", help="state dict loaded with torch.load(weights_only=True)")
     score.add_argument("--suite", default="quick", help="suite name (default: quick; also: standard)")
@@ -47,13 +54,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     board = subparsers.add_parser(
         "leaderboard",
-        help="render a ranked markdown table (and a figure) from result files",
-        description="Rank scored entries by mean content R² on the linear task; print or write markdown.",
+        help="rank result files by mean content R² (linear task): markdown, HTML page, figure",
+        description="Rank scored entries by the mean content R² of the linear task (best first), one table per suite; "
+        "print or write markdown, and optionally write a self-contained HTML page and the curves figure.",
     )
     board.add_argument("results", nargs="*", metavar="RESULT.json", help="result files to rank")
     board.add_argument("--references", action="store_true", help="include the shipped reference entries")
     board.add_argument("--out", metavar="leaderboard.md", help="write the markdown here instead of printing it")
     board.add_argument("--plot", metavar="leaderboard.png", help="also draw the curves per entry (.png, .pdf, .svg)")
+    board.add_argument("--html", metavar="leaderboard.html", help="also write one self-contained HTML page (sortable tables, "
+                       "disclosures, links to the result files, the curves figure embedded)")
     board.add_argument("--overwrite", action="store_true", help="replace existing output files")
     board.set_defaults(func=run_leaderboard)
 
@@ -98,13 +108,12 @@ def _command_line(args: argparse.Namespace) -> str:
 def run_score(args: argparse.Namespace) -> int:
     """Handler of ``spirograph score``: nothing is written unless scoring succeeds."""
     from .encoders import REFERENCE_DISCLOSURES, load_encoder, reference_encoder
-    from .result import check_output_path
     from .score import score
     from .suites import get_suite
     from .tasks import check_tasks
 
     # Everything that can be checked before the (long) scoring run is checked first.
-    check_output_path(args.out, args.overwrite)
+    check_writable(check_output_path(args.out, overwrite=args.overwrite))
     get_suite(args.suite)
     tasks = check_tasks([t.strip() for t in args.tasks.split(",")] if args.tasks else None)
     disclosures = _parse_disclosures(args.disclose)
@@ -116,7 +125,7 @@ def run_score(args: argparse.Namespace) -> int:
         name = args.name or args.reference
     else:
         encoder = load_encoder(args.encoder, args.weights)
-        name = args.name or args.encoder.split(":")[1]
+        name = args.name or args.encoder.rpartition(":")[2]
     result = score(
         encoder, suite=args.suite, device=args.device, name=name, disclosures=disclosures, tasks=list(tasks),
         command=_command_line(args), progress=not args.quiet, solver=args.solver,
@@ -128,27 +137,75 @@ def run_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_writable(path: Path) -> Path:
+    """Create and remove a temporary file beside ``path``: the only sure test that it can be written.
+
+    ``os.access`` says yes to root on a read-only directory such as ``/sys``; a long run must not
+    find that out at its end.
+
+    Raises:
+        PermissionError: the directory refuses a new file (the message names it and why).
+    """
+    probe = _io.temporary_path(path)
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as err:
+        raise PermissionError(f"directory {str(path.parent)!r} of output {str(path)!r} is not writable ({err.strerror})") from None
+    os.close(fd)
+    os.unlink(probe)
+    return path
+
+
+def _refuse_inputs(outputs: dict[str, str | None], inputs: list[str]) -> None:
+    """Refuse an output that is one of the inputs, or two outputs that are the same file."""
+    def identity(path: str) -> Any:
+        # The same inode catches hard links and symbolic links; a path not yet there by its real path.
+        try:
+            status = os.stat(path)
+            return status.st_dev, status.st_ino
+        except OSError:
+            return os.path.realpath(path)
+
+    seen: dict[Any, str] = {}
+    resolved_inputs = {identity(p): p for p in inputs}
+    for option, output in outputs.items():
+        if output is None:
+            continue
+        real = identity(output)
+        if real in resolved_inputs:
+            raise bad_value(option, output, f"a file that is not one of the input result files (it is {resolved_inputs[real]!r})")
+        if real in seen:
+            raise bad_value(option, output, f"a different file from {seen[real]} (each output is written once)")
+        seen[real] = option
+
+
 def run_leaderboard(args: argparse.Namespace) -> int:
-    """Handler of ``spirograph leaderboard``."""
+    """Handler of ``spirograph leaderboard``: every output is checked before anything is loaded or written."""
     from .leaderboard import load_results, render_markdown, shipped_entries, write_leaderboard
-    from .result import check_output_path
 
     paths = list(args.results) + ([str(p) for p in shipped_entries()] if args.references else [])
     if not paths:
         raise bad_value("RESULT.json", [], "at least one result file (or --references)")
-    if args.out:
-        check_output_path(args.out, args.overwrite)
+    _refuse_inputs({"--out": args.out, "--plot": args.plot, "--html": args.html}, paths)
     if args.plot:
         suffix = Path(args.plot).suffix.lower()
         if suffix not in (".png", ".pdf", ".svg"):
             raise bad_value("--plot", args.plot, "a file name ending in .png, .pdf or .svg")
-        check_output_path(args.plot, args.overwrite)
+    if args.html and Path(args.html).suffix.lower() not in (".html", ".htm"):
+        raise bad_value("--html", args.html, "a file name ending in .html or .htm")
+    for output in (args.out, args.plot, args.html):
+        if output:
+            check_writable(check_output_path(output, overwrite=args.overwrite))
     results = load_results(paths)
     markdown = render_markdown(results)
     if args.plot:
         from .plots import plot_leaderboard
 
         plot_leaderboard(results, args.plot, overwrite=args.overwrite)
+    if args.html:
+        from .leaderboard_html import write_html
+
+        write_html(results, args.html, sources=paths, overwrite=args.overwrite)
     if args.out:
         write_leaderboard(results, args.out, overwrite=args.overwrite)
     else:

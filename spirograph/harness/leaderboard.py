@@ -1,20 +1,33 @@
-"""The leaderboard: ranked markdown tables rendered from result files.
+"""The leaderboard: ranked tables rendered from result files (markdown here, HTML in ``leaderboard_html``).
 
 Entries are grouped by suite (name and version): scores from different suites are not
-comparable. Within a suite the primary metric is the mean content R² of the ``linear`` task; the
+comparable. Within a suite, entries are ranked by the mean content R² of the ``linear`` task; the
 paper's mean MSE stands beside it. An entry whose R² interval overlaps that of a better-ranked
 entry is marked "not distinguishable" from it (overlapping 95% intervals: a conservative check,
 as the entries were scored on the same items but bootstrapped separately).
+
+``COLUMNS`` is the one definition of the table's columns: every renderer walks it, so the markdown
+and the HTML tables always show the same cells. Cells hold plain text; each renderer escapes it
+for its format (``escape.py``), as every string in a result file is untrusted.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
+from .escape import markdown_text, plain_text
 from .result import ResultError, ScoreResult, write_text_atomic
+
+MISSING = "—"
+"""Cell text of a metric the entry's result file does not hold (task not run, older schema)."""
+SKIPPED = "skipped"
+"""Cell text of a task that could not run for the entry (the reason is listed under the table)."""
+RANKED_BY = "linear.mean_r2"
+"""The metric the leaderboard ranks by (higher is better)."""
 
 
 def shipped_entries() -> list[Path]:
@@ -41,48 +54,200 @@ def load_results(paths: Iterable[str | os.PathLike]) -> list[ScoreResult]:
     return results
 
 
+# -- cells ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Cell:
+    """One table cell: plain ``text``, a ``sort`` key, an optional ``note`` (e.g. why a task was skipped).
+
+    ``user`` marks text taken from the result file's strings (names, disclosures): markdown
+    escapes it fully; the harness's own text (numbers, intervals, "yes") only loses control
+    characters. HTML escapes every cell.
+    """
+
+    text: str
+    sort: float | str | None = None
+    note: str | None = None
+    user: bool = False
+
+
+@dataclass(frozen=True)
+class Row:
+    """One ranked entry of a suite table: its result, 1-based rank (None if unranked) and tie."""
+
+    result: ScoreResult
+    rank: int | None
+    tie: int | None
+
+
+def skipped_reason(result: ScoreResult, path: str) -> str | None:
+    """The reason recorded for the task of metric ``path`` if that task was skipped, else ``None``."""
+    task = path.split(".", 1)[0]
+    node = result.to_dict()["metrics"].get(task)
+    if isinstance(node, dict) and set(node) == {"skipped"}:
+        return str(node["skipped"])
+    return None
+
+
+def _value(result: ScoreResult, path: str) -> float | None:
+    try:
+        return result.metric(path)
+    except ValueError:
+        return None
+
+
 def _fmt(value: float, kind: str) -> str:
-    if kind == "r2":
-        return f"{value:.4f}"
-    return f"{value:.3g}"
+    return f"{value:.4f}" if kind == "r2" else f"{value:.3g}"
 
 
-def _cell(result: ScoreResult, path: str, kind: str, with_ci: bool = False) -> str:
-    try:
-        value = result.metric(path)
-    except ValueError:
-        return "—"
-    if not with_ci:
-        return _fmt(value, kind)
-    low, high = result.interval(path)
-    return f"{_fmt(value, kind)} [{_fmt(low, kind)}, {_fmt(high, kind)}]"
+def metric_cell(result: ScoreResult, path: str, kind: str = "mse", with_ci: bool = False) -> Cell:
+    """The cell of metric ``path``: value (and interval), ``skipped`` with its reason, or ``—``."""
+    reason = skipped_reason(result, path)
+    if reason is not None:
+        return Cell(SKIPPED, None, reason)
+    value = _value(result, path)
+    if value is None:
+        return Cell(MISSING, None)
+    text = _fmt(value, kind)
+    if with_ci:
+        low, high = result.interval(path)
+        text += f" [{_fmt(low, kind)}, {_fmt(high, kind)}]"
+    return Cell(text, value)
 
 
-def _has(result: ScoreResult, path: str) -> bool:
-    try:
-        result.metric(path)
-        return True
-    except ValueError:
-        return False
+def _disclosure(result: ScoreResult, key: str) -> Cell:
+    value = result.to_dict()["disclosures"].get(key)
+    if value is None:
+        return Cell(MISSING, None)
+    if isinstance(value, bool):
+        return Cell("yes" if value else "no", int(value))
+    if isinstance(value, (int, float)):
+        return Cell(f"{value:g}", float(value))
+    return Cell(str(value), str(value), user=True)
 
 
+def _rank_cell(row: Row) -> Cell:
+    if row.rank is None:
+        return Cell(MISSING, None)
+    return Cell(f"{row.rank} (≈ {row.tie})" if row.tie else str(row.rank), row.rank)
+
+
+def _parameters(result: ScoreResult) -> Cell:
+    count = result.to_dict()["encoder"]["parameters"]
+    return Cell(MISSING, None) if count is None else Cell(f"{count:,}", count)
+
+
+def largest_m(suite: dict[str, Any]) -> int:
+    """The largest number M of averaged nuisance draws of a suite record."""
+    draws = suite.get("averaging_draws") or [30]
+    return max(int(m) for m in draws)
+
+
+def _count(value: Any) -> str:
+    # Only integers are shown: the caption is built from the (untrusted) suite record of a file.
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else "?"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One leaderboard column.
+
+    Attributes:
+        key: stable identifier (HTML ``data-key``, tests).
+        header: the header text for a suite record.
+        cell: the cell of one row, given the suite record.
+        numeric: right-aligned and sorted as numbers.
+        items: what the column is computed on, for the table caption (``None``: not stated).
+    """
+
+    key: str
+    header: Callable[[dict], str]
+    cell: Callable[[Row, dict], Cell]
+    numeric: bool = True
+    items: Callable[[dict], str | None] = lambda suite: None
+
+
+def _items_linear(s: dict) -> str | None:
+    if "n_train" not in s or "n_test" not in s:
+        return None
+    return f"{_count(s['n_train'])} probe-training / {_count(s['n_test'])} test contents, one nuisance draw each"
+
+
+def _items_averaging(s: dict) -> str | None:
+    if "n_averaging_train" not in s or "n_averaging_test" not in s:
+        return None
+    return f"{_count(s['n_averaging_train'])} / {_count(s['n_averaging_test'])} contents, each under {largest_m(s)} nuisance draws"
+
+
+def _items_robustness(s: dict) -> str | None:
+    if "n_robustness_train" not in s or "n_robustness_test" not in s:
+        return None
+    return f"{_count(s['n_robustness_train'])} / {_count(s['n_robustness_test'])} contents per shift level"
+
+
+def _items_of(key: str) -> Callable[[dict], str | None]:
+    def items(s: dict) -> str | None:
+        return f"{_count(s[key])} test contents" if s.get(key) is not None else None
+
+    return items
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("rank", lambda s: "rank", lambda row, s: _rank_cell(row)),
+    Column("entry", lambda s: "entry", lambda row, s: Cell(row.result.name, row.result.name, user=True), numeric=False),
+    Column("mean_r2", lambda s: "mean R² (linear) [95% CI]", lambda row, s: metric_cell(row.result, "linear.mean_r2", "r2", True), items=_items_linear),
+    Column("mean_mse", lambda s: "mean MSE (paper) [95% CI]", lambda row, s: metric_cell(row.result, "linear.mean_mse", "mse", True), items=_items_linear),
+    Column("averaged_mse", lambda s: f"mean MSE, M={largest_m(s)}",
+           lambda row, s: metric_cell(row.result, f"feature_averaging.M{largest_m(s)}.mean_mse"), items=_items_averaging),
+    Column("robustness", lambda s: "robustness", lambda row, s: metric_cell(row.result, "robustness.summary"), items=_items_robustness),
+    Column("relative_cv", lambda s: "relative cond. variance",
+           lambda row, s: metric_cell(row.result, "invariance.relative_conditional_variance"), items=_items_of("n_invariance_test")),
+    Column("whitened_cv", lambda s: "whitened cond. variance",
+           lambda row, s: metric_cell(row.result, "invariance.whitened_conditional_variance"), items=_items_of("n_invariance_test")),
+    Column("sensitivity", lambda s: "sensitivity nuisance/content",
+           lambda row, s: metric_cell(row.result, "sensitivity.nuisance_to_content"), items=_items_of("n_sensitivity")),
+    Column("worst_case", lambda s: "worst-case MSE", lambda row, s: metric_cell(row.result, "worst_case.mean_mse"), items=_items_of("n_worst_case")),
+    Column("dim", lambda s: "D", lambda row, s: Cell(_count(row.result.to_dict()["encoder"]["feature_dim"]), row.result.to_dict()["encoder"]["feature_dim"])),
+    Column("parameters", lambda s: "parameters", lambda row, s: _parameters(row.result)),
+    Column("nuisance_labels", lambda s: "nuisance labels", lambda row, s: _disclosure(row.result, "uses_nuisance_labels"), numeric=False),
+    Column("test_passes", lambda s: "test passes", lambda row, s: _disclosure(row.result, "test_time_passes")),
+)
+"""The leaderboard's columns, in order; shared by every renderer."""
+
+DEFINITIONS: tuple[tuple[str, str], ...] = (
+    ("robustness", "mean relative increase of the mean MSE over the nuisance shifts of PROTOCOL.md §1 (0 = unaffected)"),
+    ("relative cond. variance", "`E_x tr Cov[h | x] / tr Cov[h]` on the raw features: the share of feature variance that "
+     "re-drawing the nuisance of a fixed content moves (0 = none, 1 = all); unchanged by `h → a·h + c`"),
+    ("whitened cond. variance", "the conditional variance after whitening by the (shrunk) total covariance, per "
+     "dimension: what a linear probe can exploit; unchanged by any invertible linear map of h"),
+    ("sensitivity nuisance/content", "exact derivatives of h with respect to each factor through renderer and encoder, "
+     "scaled by the factor's prior spread: mean over nuisance factors / mean over content factors (0 = invariant)"),
+    ("worst-case MSE", "content MSE of the frozen content probe under the nuisance in the prior's box that maximises "
+     "its error (projected gradient ascent)"),
+    ("nuisance labels", "disclosed by the entrant: whether training read the nuisance factors; a method that "
+     "differentiates the renderer with respect to the nuisance (InvCLR's gradient penalty) or regresses it "
+     "(CLeVER's nuisance head) reads them, so it says yes"),
+)
+"""Short definitions of the columns that need one (PROTOCOL.md §5 and SCHEMA.md define every number)."""
+
+
+# -- ranking and grouping -------------------------------------------------------------------------
 def rank(results: Sequence[ScoreResult]) -> list[tuple[ScoreResult, int | None]]:
     """Sort one suite's entries by mean content R² (best first) and find indistinguishable ones.
 
     Returns:
         ``(result, tie)`` pairs in rank order; ``tie`` is the 1-based rank of the best-ranked
         entry whose R² interval overlaps this one's (``None`` if none does, or if the entry has no
-        ``linear`` score).
+        ``linear`` score). Entries without a ``linear`` score come last, by name.
     """
-    scored = [r for r in results if _has(r, "linear.mean_r2")]
-    unscored = [r for r in results if not _has(r, "linear.mean_r2")]
-    scored.sort(key=lambda r: (-r.metric("linear.mean_r2"), r.metric("linear.mean_mse"), r.name))
+    scored = [r for r in results if _value(r, RANKED_BY) is not None]
+    unscored = [r for r in results if _value(r, RANKED_BY) is None]
+    scored.sort(key=lambda r: (-r.metric(RANKED_BY), r.metric("linear.mean_mse"), r.name))
     out: list[tuple[ScoreResult, int | None]] = []
     for i, result in enumerate(scored):
-        low, high = result.interval("linear.mean_r2")
+        low, high = result.interval(RANKED_BY)
         tie = None
         for j in range(i):
-            other_low, other_high = scored[j].interval("linear.mean_r2")
+            other_low, other_high = scored[j].interval(RANKED_BY)
             if low <= other_high and other_low <= high:
                 tie = j + 1
                 break
@@ -90,77 +255,87 @@ def rank(results: Sequence[ScoreResult]) -> list[tuple[ScoreResult, int | None]]
     return out + [(r, None) for r in sorted(unscored, key=lambda r: r.name)]
 
 
-def _disclosure(result: ScoreResult, key: str) -> str:
-    value = result.to_dict()["disclosures"].get(key)
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return str(value)
+def ranked_rows(results: Sequence[ScoreResult]) -> list[Row]:
+    """``rank`` as rows: ranked entries get their 1-based rank, unranked ones ``None``."""
+    rows = []
+    for position, (result, tie) in enumerate(rank(results), start=1):
+        rows.append(Row(result, position if _value(result, RANKED_BY) is not None else None, tie))
+    return rows
 
 
-def render_markdown(results: Sequence[ScoreResult]) -> str:
-    """A ranked markdown table per suite.
-
-    Columns: rank, entry, mean R² and the paper's mean MSE on ``linear`` (with 95% intervals),
-    mean MSE with feature averaging at the largest M, robustness summary (mean relative MSE
-    increase under shift), conditional variance, nuisance-prediction MSE, feature dimension,
-    parameters and the disclosures on nuisance labels and test-time passes.
-    """
+def suite_groups(results: Sequence[ScoreResult]) -> list[tuple[tuple[str, int], list[ScoreResult]]]:
+    """Results grouped by ``(suite name, suite version)``, sorted by suite, in input order within a group."""
     if not results:
         raise ValueError("results=[]: expected at least one ScoreResult")
     groups: dict[tuple[str, int], list[ScoreResult]] = {}
     for result in results:
         groups.setdefault(result.suite, []).append(result)
+    return sorted(groups.items())
+
+
+def caption(suite: dict[str, Any]) -> str:
+    """The table caption: what the ranking uses and which items each column is computed on (plain text)."""
+    parts: dict[str, list[str]] = {}
+    for column in COLUMNS:
+        items = column.items(suite)
+        if items is not None:
+            parts.setdefault(items, []).append(column.header(suite))
+    used = "; ".join(f"{' and '.join(headers)}: {items}" for items, headers in parts.items())
+    text = "Ranked by the mean content R² of the linear task (best first)."
+    return f"{text} Items per column: {used}." if used else text
+
+
+def skipped_notes(results: Sequence[ScoreResult]) -> list[tuple[str, str, str]]:
+    """``(entry, task, reason)`` for every task recorded as skipped, in entry order."""
+    notes = []
+    for result in results:
+        for task, node in result.to_dict()["metrics"].items():
+            if isinstance(node, dict) and set(node) == {"skipped"}:
+                notes.append((result.name, task, str(node["skipped"])))
+    return notes
+
+
+# -- markdown -------------------------------------------------------------------------------------
+def _markdown_cell(cell: Cell) -> str:
+    return markdown_text(cell.text) if cell.user else plain_text(cell.text)
+
+
+def render_markdown(results: Sequence[ScoreResult]) -> str:
+    """A ranked markdown table per suite, with the columns of ``COLUMNS``.
+
+    Every string taken from a result file (entry names, disclosures, suite names) is escaped
+    (``escape.markdown_text``): it shows as text and cannot break a row or form markup.
+
+    Raises:
+        ValueError: no results.
+    """
     lines = ["# Spirograph leaderboard", ""]
-    any_tie = False
-    for (suite, version), members in sorted(groups.items()):
-        data = members[0].to_dict()["suite"]
-        largest_m = max(data.get("averaging_draws", [30]))
+    any_tie, notes = False, []
+    for (suite_name, version), members in suite_groups(results):
+        data = members[0].to_dict()
+        suite = data["suite"]
         lines += [
-            f"## Suite `{suite}` (version {version})",
+            f"## Suite {markdown_text(suite_name)} (version {version})",
             "",
-            f"{data.get('n_train', '?')} probe-training and {data.get('n_test', '?')} test contents, seed {data.get('seed', '?')}, "
-            f"rendering normalize={members[0].to_dict()['render']['normalize']!r}.",
+            f"{caption(suite)} Seed {markdown_text(suite.get('seed', '?'))}, rendering normalize={markdown_text(data['render']['normalize'])}.",
             "",
-            "| rank | entry | mean R² (linear) [95% CI] | mean MSE (paper) [95% CI] | "
-            f"mean MSE, M={largest_m} | robustness | cond. variance | nuisance MSE | D | parameters | nuisance labels | test passes |",
-            "|---:|---|---|---|---|---|---|---|---:|---:|---|---|",
+            "| " + " | ".join(c.header(suite) for c in COLUMNS) + " |",
+            "|" + "|".join("---:" if c.numeric else "---" for c in COLUMNS) + "|",
         ]
-        for position, (result, tie) in enumerate(rank(members), start=1):
-            encoder = result.to_dict()["encoder"]
-            shown_rank = "—" if not _has(result, "linear.mean_r2") else (f"{position} (≈ {tie})" if tie else str(position))
-            any_tie = any_tie or tie is not None
-            params = "—" if encoder["parameters"] is None else f"{encoder['parameters']:,}"
-            lines.append(
-                "| " + " | ".join([
-                    shown_rank,
-                    result.name.replace("|", "\\|"),
-                    _cell(result, "linear.mean_r2", "r2", True),
-                    _cell(result, "linear.mean_mse", "mse", True),
-                    _cell(result, f"feature_averaging.M{largest_m}.mean_mse", "mse"),
-                    _cell(result, "robustness.summary", "mse"),
-                    _cell(result, "invariance.conditional_variance", "mse"),
-                    _cell(result, "invariance.nuisance_mse", "mse"),
-                    str(encoder["feature_dim"]),
-                    params,
-                    _disclosure(result, "uses_nuisance_labels"),
-                    _disclosure(result, "test_time_passes"),
-                ]) + " |"
-            )
+        for row in ranked_rows(members):
+            any_tie = any_tie or row.tie is not None
+            lines.append("| " + " | ".join(_markdown_cell(c.cell(row, suite)) for c in COLUMNS) + " |")
         lines.append("")
+        notes += skipped_notes(members)
     if any_tie:
-        lines += [
-            "`n (≈ k)`: not distinguishable from the entry ranked k: their 95% bootstrap intervals of mean R² overlap.",
-            "",
-        ]
-    lines += [
-        "Robustness: mean relative increase of the mean MSE over the nuisance shifts of PROTOCOL.md §1 (0 = unaffected). "
-        "Conditional variance: variance of L2-normalised features over nuisance re-draws of one content, summed over "
-        "dimensions, averaged over items. Nuisance MSE: linear decoding of the nuisance from the features "
-        "(about 0.0807 = not decodable).",
-        "",
-    ]
+        lines += ["`n (≈ k)`: not distinguishable from the entry ranked k: their 95% bootstrap intervals of mean R² overlap.", ""]
+    if notes:
+        lines += ["Skipped tasks:", ""]
+        lines += [f"- {markdown_text(entry)}, {markdown_text(task)}: {markdown_text(reason)}" for entry, task, reason in notes]
+        lines.append("")
+    lines += [f"- **{MISSING}**: not in the result file (task not run, or an older schema)."]
+    lines += [f"- **{name}**: {text}." for name, text in DEFINITIONS]
+    lines.append("")
     return "\n".join(lines)
 
 
@@ -169,4 +344,7 @@ def write_leaderboard(results: Sequence[ScoreResult], path: str | os.PathLike, *
     return write_text_atomic(path, render_markdown(results), overwrite=overwrite)
 
 
-__all__ = ["ResultError", "load_results", "rank", "render_markdown", "shipped_entries", "write_leaderboard"]
+__all__ = [
+    "COLUMNS", "Cell", "Column", "MISSING", "RANKED_BY", "ResultError", "Row", "SKIPPED", "caption", "load_results",
+    "rank", "ranked_rows", "render_markdown", "shipped_entries", "skipped_notes", "suite_groups", "write_leaderboard",
+]

@@ -33,7 +33,8 @@ def test_shipped_ranking(shipped):
     order = [r.name for r, _ in rank(shipped)]
     assert order[0] == "oracle"
     table = render_markdown(shipped)
-    assert "## Suite `quick` (version 1)" in table
+    assert "## Suite quick (version 1)" in table
+    assert "Ranked by the mean content R² of the linear task" in table
     rows = [line for line in table.splitlines() if line.startswith("| ") and "entry" not in line]
     assert [row.split("|")[2].strip() for row in rows] == order
     assert rows[0].startswith("| 1 | oracle | 1.0000")
@@ -61,7 +62,7 @@ def test_overlapping_intervals_are_marked(shipped):
     table = render_markdown(entries)
     assert "| 2 (≈ 1) | b |" in table
     assert "not distinguishable" in table
-    assert "## Suite `other` (version 1)" in table and "| 1 | d |" in table
+    assert "## Suite other (version 1)" in table and "| 1 | d |" in table
 
 
 def test_plot(shipped, tmp_path):
@@ -81,3 +82,102 @@ def test_load_results_errors(tmp_path):
     (tmp_path / "x.json").write_text(json.dumps({"schema_version": 1}))
     with pytest.raises(ValueError, match="x.json"):
         load_results([tmp_path / "x.json"])
+
+
+# -- columns, caption, skipped tasks, escaping ------------------------------------------------------
+import re  # noqa: E402
+
+from spirograph.harness.leaderboard import COLUMNS, MISSING, SKIPPED, caption  # noqa: E402
+
+_UNESCAPED_BAR = re.compile(r"(?<!\\)\|")
+
+
+def _rows(table: str) -> list[list[str]]:
+    """The data rows of a markdown table, split on unescaped cell separators."""
+    rows = []
+    for line in table.splitlines():
+        if line.startswith("| ") and not line.startswith("| rank"):
+            rows.append([cell.strip() for cell in _UNESCAPED_BAR.split(line)[1:-1]])
+    return rows
+
+
+def _with(result: ScoreResult, **changes) -> ScoreResult:
+    data = copy.deepcopy(result.to_dict())
+    for path, value in changes.items():
+        node = data
+        *parents, last = path.split("__")
+        for part in parents:
+            node = node[part]
+        node[last] = value
+    return ScoreResult(data, validate=False)
+
+
+def test_columns_are_the_shared_definition(shipped):
+    table = render_markdown(shipped)
+    header = next(line for line in table.splitlines() if line.startswith("| rank"))
+    suite = shipped[0].to_dict()["suite"]
+    assert [h.strip() for h in header.split("|")[1:-1]] == [c.header(suite) for c in COLUMNS]
+    assert [c.key for c in COLUMNS] == [
+        "rank", "entry", "mean_r2", "mean_mse", "averaged_mse", "robustness", "relative_cv", "whitened_cv",
+        "sensitivity", "worst_case", "dim", "parameters", "nuisance_labels", "test_passes",
+    ]
+    for row in _rows(table):
+        assert len(row) == len(COLUMNS)
+    # Schema-1 files hold none of the new invariance, sensitivity and worst-case numbers: "—".
+    by_name = {row[1]: row for row in _rows(table)}
+    assert by_name["pixels"][6:10] == [MISSING] * 4
+    assert by_name["pixels"][10:] == ["3,072", "0", "no", "1"]
+
+
+def test_new_metrics_skipped_tasks_and_caption(shipped):
+    base = shipped[1]
+    metric = {"value": 0.25, "ci": [0.2, 0.3]}
+    entry = _with(
+        base,
+        name="new",
+        metrics__invariance__relative_conditional_variance=metric,
+        metrics__invariance__whitened_conditional_variance={"value": 0.125, "ci": [0.1, 0.15]},
+        metrics__worst_case={"mean_mse": {"value": 0.5, "ci": [0.4, 0.6]}},
+        metrics__sensitivity={"skipped": "the encoder is not differentiable (returned features without a graph)"},
+        suite__n_invariance_test=500,
+        suite__n_worst_case=200,
+    )
+    table = render_markdown([entry])
+    row = _rows(table)[0]
+    assert row[6:10] == ["0.25", "0.125", SKIPPED, "0.5"]
+    assert "Skipped tasks:" in table and "new, sensitivity: the encoder is not differentiable" in table
+    text = caption(entry.to_dict()["suite"])
+    assert text.startswith("Ranked by the mean content R² of the linear task")
+    assert "relative cond. variance and whitened cond. variance: 500 test contents" in text
+    assert "worst-case MSE: 200 test contents" in text
+    assert "sensitivity" not in text  # its size is not in this suite record: omitted, not guessed
+
+
+INJECTIONS = [
+    "1 | injected | cell\n\n# Heading",
+    "<script>alert(1)</script>",
+    "[click](javascript:alert(1)) <javascript:alert(1)>",
+    "\x1b[31mred\x1b[0m\x1b]0;title\x07 \u202eevil",
+    "**bold** _it_ `code` ~~x~~ ![img](x.png) www.example.com",
+]
+
+
+@pytest.mark.parametrize("text", INJECTIONS)
+def test_markdown_escapes_names_and_disclosures(shipped, text):
+    entry = _with(shipped[1], name=text, disclosures__uses_nuisance_labels=text, disclosures__test_time_passes=text)
+    table = render_markdown([entry, shipped[0]])
+    rows = _rows(table)
+    assert len(rows) == 2 and all(len(row) == len(COLUMNS) for row in rows)
+    evil = next(row for row in rows if row[1] != "oracle")
+    # Every markdown-active character arrives backslash-escaped; controls and ANSI are gone.
+    for cell in (evil[1], evil[-2], evil[-1]):
+        assert "\n" not in cell and "\x1b" not in cell and "\u202e" not in cell
+        assert not re.search(r"(?<!\\)[|<>\[\]`*_~#!]", cell)
+    assert [line for line in table.splitlines() if line.startswith("#")] == ["# Spirograph leaderboard", "## Suite quick (version 1)"]
+    assert not re.search(r"(?<!\\)<", table) and "javascript:" not in table and "www.example" not in table
+
+
+def test_markdown_escapes_suite_names(shipped):
+    entry = _with(shipped[0], suite__name="q\n# H <b>x</b>")
+    table = render_markdown([entry])
+    assert "## Suite q \\# H \\<b\\>x\\</b\\> (version 1)" in table
