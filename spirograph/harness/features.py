@@ -45,26 +45,26 @@ class FeatureSource:
         self.render_seconds = 0.0
         self.encode_seconds = 0.0
         self.images_encoded = 0
-        self._generators: dict[Any, Spirograph] = {}
+        self._spirographs: dict[Any, Spirograph] = {}
         self._cache: dict[tuple, torch.Tensor] = {}
 
-    def generator(self, shift: Shift | None = None) -> Spirograph:
+    def spirograph(self, shift: Shift | None = None) -> Spirograph:
         """The ``Spirograph`` of the unshifted space, or of ``shift`` applied to it."""
-        if shift not in self._generators:
+        if shift not in self._spirographs:
             space = self.space
             if shift is not None:
                 target, kind, level = shift
                 space = shift_space(space, target, kind, level)
-            self._generators[shift] = Spirograph(space, device=self.device, **self.suite.render_options())
-        return self._generators[shift]
+            self._spirographs[shift] = Spirograph(space, device=self.device, **self.suite.render_options())
+        return self._spirographs[shift]
 
     def content(self, split: str, n: int) -> torch.Tensor:
         """Content of items ``0 .. n-1`` of ``split``: float32 (n, n_content) on the CPU."""
-        return self.generator().sample_content(n, seed=self.suite.seed, stream=split).cpu()
+        return self.spirograph().sample_content(n, seed=self.suite.seed, stream=split).cpu()
 
     def nuisance(self, split: str, n: int, *, draw: int = 0, shift: Shift | None = None) -> torch.Tensor:
         """Nuisance draw ``draw`` of items ``0 .. n-1``: float32 (n, n_nuisance) on the CPU."""
-        return self.generator(shift).sample_nuisance(n, seed=self.suite.seed, stream=f"{split}/nuisance/{draw}").cpu()
+        return self.spirograph(shift).sample_nuisance(n, seed=self.suite.seed, stream=f"{split}/nuisance/{draw}").cpu()
 
     def features(self, split: str, n: int, *, draw: int = 0, shift: Shift | None = None, cache: bool = True) -> torch.Tensor:
         """Features of items ``0 .. n-1`` of ``split`` with nuisance draw ``draw`` (and ``shift``).
@@ -72,7 +72,7 @@ class FeatureSource:
         Cached requests grow: asking for more items than before encodes only the missing ones.
 
         Returns:
-            float32 (n, D) on the CPU.
+            (n, D) on the CPU: float64 if the encoder returns float64, else float32.
 
         Raises:
             EncoderError: the encoder broke the contract on some batch.
@@ -88,21 +88,8 @@ class FeatureSource:
             self._cache[key] = out
         return out
 
-    def averaged(self, split: str, n: int, draws: tuple[int, ...], *, conditional_variance: bool = False) -> tuple[dict[int, torch.Tensor], torch.Tensor | None]:
-        """Features averaged over the first M nuisance draws for each M in ``draws``, in one pass.
-
-        A convenience over ``DrawAverager`` that keeps every requested mean in memory.
-
-        Returns:
-            ``(means, variance)``: M -> float32 (n, D), and the per-item conditional variance
-            float64 (n,) (see ``DrawAverager.variance``) or ``None``.
-        """
-        averager = DrawAverager(self, split, n, conditional_variance=conditional_variance)
-        means = {m: averager.advance_to(m) for m in sorted(draws)}
-        return means, averager.variance() if conditional_variance else None
-
     def _encode(self, split: str, start: int, stop: int, *, draw: int, shift: Shift | None) -> torch.Tensor:
-        gen = self.generator(shift)
+        gen = self.spirograph(shift)
         seed = self.suite.seed
         batch = self.suite.batch_size
         label = f"{split} draw {draw}" + ("" if shift is None else f" {shift[0]} {shift[1]} {shift[2]:+g}")
@@ -126,53 +113,47 @@ class FeatureSource:
 class DrawAverager:
     """Running average of features over nuisance draws 0, 1, 2, ... of the first ``n`` items (PROTOCOL.md §4).
 
-    Draws are encoded one at a time and folded into running sums, so memory stays at a few
+    Draws are encoded one at a time and folded into a running sum, so memory stays at a few
     (n, D) arrays whatever the number of draws; draw 0 comes from (and stays in) the source's
-    cache, later draws are not cached. With ``conditional_variance`` it also accumulates, per
-    item, the statistics of the L2-normalised features for ``variance`` (PROTOCOL.md §5).
+    cache, later draws are not cached. With ``keep`` > 0 the features of every draw of the first
+    ``keep`` items are kept as well, for the invariance statistics (PROTOCOL.md §5).
 
     Args:
         source: the feature source.
         split: ``"train"`` or ``"test"``.
         n: number of items.
-        conditional_variance: accumulate the normalised-feature statistics too.
+        keep: number of leading items whose per-draw features are kept (<= ``n``).
     """
 
-    def __init__(self, source: FeatureSource, split: str, n: int, *, conditional_variance: bool = False) -> None:
-        self.source, self.split, self.n = source, split, n
-        self.conditional_variance = conditional_variance
+    def __init__(self, source: FeatureSource, split: str, n: int, *, keep: int = 0) -> None:
+        if not 0 <= keep <= n:
+            raise ValueError(f"keep={keep!r}: expected 0 <= keep <= n={n}")
+        self.source, self.split, self.n, self.keep = source, split, n, keep
         self.draws = 0
         self._sum: torch.Tensor | None = None
-        self._unit_sum: torch.Tensor | None = None
-        self._unit_sq: torch.Tensor | None = None
+        self._kept: list[torch.Tensor] = []
+        self._dtype = torch.float32
 
     def advance_to(self, m: int) -> torch.Tensor:
-        """Fold in draws up to ``m`` (>= the draws already folded) and return their mean, float32 (n, D)."""
+        """Fold in draws up to ``m`` (>= the draws already folded) and return their mean, (n, D)."""
         if m < max(self.draws, 1):
             raise ValueError(f"m={m!r}: expected at least {max(self.draws, 1)} (draws are folded in order)")
         while self.draws < m:
-            feats = self.source.features(self.split, self.n, draw=self.draws, cache=(self.draws == 0)).double()
-            self._sum = feats.clone() if self._sum is None else self._sum.add_(feats)
-            if self.conditional_variance:
-                unit = feats / feats.norm(dim=1, keepdim=True).clamp_min(1e-12)
-                self._unit_sum = unit.clone() if self._unit_sum is None else self._unit_sum.add_(unit)
-                sq = unit.pow(2).sum(dim=1)
-                self._unit_sq = sq if self._unit_sq is None else self._unit_sq.add_(sq)
+            feats = self.source.features(self.split, self.n, draw=self.draws, cache=(self.draws == 0))
+            # A copy: draw 0 is the cached tensor itself when the encoder returns float64.
+            self._sum = feats.to(torch.float64, copy=True) if self._sum is None else self._sum.add_(feats.double())
+            if self.keep:
+                self._kept.append(feats[: self.keep].clone())
             self.draws += 1
-        return (self._sum / self.draws).float()
+            self._dtype = feats.dtype
+        return (self._sum / self.draws).to(self._dtype)
 
-    def variance(self) -> torch.Tensor:
-        """Per item, the variance of the L2-normalised features over the draws folded so far.
+    def kept(self) -> torch.Tensor:
+        """Features of every draw folded so far of the first ``keep`` items: (keep, draws, D).
 
-        The unbiased variance of each feature dimension, summed over dimensions:
-        ``(Σ_j ‖ĥ_j‖² − ‖Σ_j ĥ_j‖²/M) / (M − 1)``. Items are never pooled (PROTOCOL.md §5).
-
-        Returns:
-            float64 (n,).
+        Raises:
+            ValueError: the averager keeps no draws.
         """
-        if not self.conditional_variance:
-            raise ValueError("conditional_variance=False: this averager does not track the conditional variance")
-        if self.draws < 2:
-            raise ValueError("the conditional variance needs at least two nuisance draws")
-        m = self.draws
-        return ((self._unit_sq - self._unit_sum.pow(2).sum(dim=1) / m) / (m - 1)).clamp_min(0.0)
+        if not self.keep:
+            raise ValueError("keep=0: this averager keeps no per-draw features")
+        return torch.stack(self._kept, dim=1)

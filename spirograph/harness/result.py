@@ -13,8 +13,16 @@ from .. import _io
 from .._validate import bad_value, unknown_name
 from .suites import ROBUSTNESS_FAMILIES
 
-SCHEMA_VERSION = 1
-TASK_NAMES: tuple[str, ...] = ("linear", "feature_averaging", "robustness", "invariance", "label_efficiency", "nonlinear")
+SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS = (1, 2)
+"""Versions that load: 1 (release 0.1; its only invariance number is the gameable normalised one,
+stored as ``conditional_variance``; no sensitivity or worst-case tasks) is read for display only."""
+_V1_INVARIANCE = ("conditional_variance",)
+_V2_INVARIANCE = ("relative_conditional_variance", "whitened_conditional_variance", "normalized_conditional_variance",
+                  "paper_trace_proxy")
+TASK_NAMES: tuple[str, ...] = (
+    "linear", "feature_averaging", "robustness", "invariance", "sensitivity", "worst_case", "label_efficiency", "nonlinear",
+)
 
 
 class ResultError(ValueError):
@@ -123,8 +131,11 @@ def validate_result(data: Any) -> None:
     c = _Checker()
     if not c.keys("result", data, {"schema_version": int}):
         raise ResultError("; ".join(c.problems))
-    if data["schema_version"] != SCHEMA_VERSION:
-        raise ResultError(f"result.schema_version: expected {SCHEMA_VERSION} (this package's schema), got {data['schema_version']!r}")
+    version = data["schema_version"]
+    if version not in READABLE_SCHEMA_VERSIONS:
+        raise ResultError(f"result.schema_version: expected one of {list(READABLE_SCHEMA_VERSIONS)} (this package writes "
+                          f"{SCHEMA_VERSION}), got {version!r}")
+    task_names = TASK_NAMES if version == 2 else tuple(t for t in TASK_NAMES if t not in ("sensitivity", "worst_case"))
     c.keys("result", data, {
         "package_version": "nonempty_str", "name": "nonempty_str", "created": "nonempty_str", "command": "str_or_null",
         "suite": dict, "seeds": dict, "device": "nonempty_str", "environment": dict, "render": dict, "space": dict,
@@ -146,8 +157,8 @@ def validate_result(data: Any) -> None:
         if not _json_scalar(value):
             c.fail(f"result.disclosures.{key}", "a string, number, boolean or null", value)
     tasks = data["tasks"]
-    if not tasks or any(t not in TASK_NAMES for t in tasks) or len(set(tasks)) != len(tasks):
-        c.fail("result.tasks", f"distinct task names from {list(TASK_NAMES)}", tasks)
+    if not tasks or any(t not in task_names for t in tasks) or len(set(tasks)) != len(tasks):
+        c.fail("result.tasks", f"distinct task names from {list(task_names)}", tasks)
         raise ResultError("; ".join(c.problems[:5]))
     if c.keys("result.timings", data["timings"], {"total_s": "number", "tasks": dict}):
         for task, seconds in data["timings"]["tasks"].items():
@@ -185,12 +196,37 @@ def validate_result(data: Any) -> None:
                     c.metric(f"{where}.robustness.{family}.summary", rob[family]["summary"])
     if "invariance" in metrics:
         inv = metrics["invariance"]
-        names = ("conditional_variance", "nuisance_mse", "nuisance_r2", "nuisance_prior_mse")
-        if c.keys(f"{where}.invariance", inv, {**{n: dict for n in names}, "nuisance_per_factor": dict}):
+        names = (_V2_INVARIANCE if version == 2 else _V1_INVARIANCE) + ("nuisance_mse", "nuisance_r2", "nuisance_prior_mse")
+        extra = {"probe_nuisance_share": dict} if version == 2 else {}
+        if c.keys(f"{where}.invariance", inv, {**{n: dict for n in names}, "nuisance_per_factor": dict, **extra}):
             for n in names:
                 c.metric(f"{where}.invariance.{n}", inv[n])
             c.regression(f"{where}.invariance(nuisance)", {"mean_mse": inv["nuisance_mse"], "mean_r2": inv["nuisance_r2"],
                                                          "per_factor": inv["nuisance_per_factor"]}, nuisance)
+            if version == 2 and c.keys(f"{where}.invariance.probe_nuisance_share", inv["probe_nuisance_share"],
+                                       {"mean": dict, "per_factor": dict}):
+                share = inv["probe_nuisance_share"]
+                c.metric(f"{where}.invariance.probe_nuisance_share.mean", share["mean"])
+                if content is not None and list(share["per_factor"]) != content:
+                    c.fail(f"{where}.invariance.probe_nuisance_share.per_factor", f"one entry per factor {content}", list(share["per_factor"]))
+                for name, entry in share["per_factor"].items():
+                    c.metric(f"{where}.invariance.probe_nuisance_share.per_factor.{name}", entry)
+    if "sensitivity" in metrics and not _skipped(c, f"{where}.sensitivity", metrics["sensitivity"]):
+        sens = metrics["sensitivity"]
+        factors = (content or []) + (nuisance or [])
+        expected_keys = factors + ["nuisance_to_content"]
+        if isinstance(sens, dict) and list(sens) != expected_keys:
+            c.fail(f"{where}.sensitivity", f"exactly the keys {expected_keys}", list(sens) if isinstance(sens, dict) else sens)
+        elif isinstance(sens, dict):
+            for key in expected_keys:
+                c.metric(f"{where}.sensitivity.{key}", sens[key])
+    if "worst_case" in metrics and not _skipped(c, f"{where}.worst_case", metrics["worst_case"]):
+        wc = metrics["worst_case"]
+        scalars = ("average_mse", "normalized_mse", "average_normalized_mse", "ratio_to_average")
+        if c.keys(f"{where}.worst_case", wc, {**{n: dict for n in scalars}}):
+            c.regression(f"{where}.worst_case", {k: wc.get(k) for k in ("mean_mse", "mean_r2", "per_factor")}, content)
+            for n in scalars:
+                c.metric(f"{where}.worst_case.{n}", wc[n])
     if "label_efficiency" in metrics:
         le = metrics["label_efficiency"]
         if c.keys(f"{where}.label_efficiency", le, {"curve": list}):
@@ -198,6 +234,15 @@ def validate_result(data: Any) -> None:
     if c.problems:
         more = f" (and {len(c.problems) - 5} more)" if len(c.problems) > 5 else ""
         raise ResultError("; ".join(c.problems[:5]) + more)
+
+
+def _skipped(c: _Checker, where: str, data: Any) -> bool:
+    """A task that could not run is stored as ``{"skipped": "<reason>"}``; check that form."""
+    if isinstance(data, dict) and "skipped" in data:
+        if set(data) != {"skipped"} or not isinstance(data["skipped"], str) or not data["skipped"].strip():
+            c.fail(where, '{"skipped": "<non-empty reason>"} and nothing else', data)
+        return True
+    return False
 
 
 # -- the result object ----------------------------------------------------------------------------

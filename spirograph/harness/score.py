@@ -111,7 +111,7 @@ def _run(encoder, suite: Suite, device, name, disclosures, chosen, command, prog
     started = time.perf_counter()
     space = FactorSpace()
     source = FeatureSource(encoder, suite, device=device, space=space, progress=progress)
-    gen = source.generator()
+    gen = source.spirograph()
     content, nuisance = gen.sample(CHECK_ITEMS, seed=suite.seed, stream=CHECK_STREAM)
     images = None if isinstance(encoder, FactorEncoder) else gen.render(content, nuisance, validate=False)
     feature_dim = check_encoder(encoder, images, content, nuisance)

@@ -23,6 +23,9 @@ ROBUSTNESS_FAMILIES: dict[str, dict[str, Any]] = {
 }
 """A view of ``spirograph.shifts.SHIFT_FAMILIES`` (PROTOCOL.md §1), keyed by result key, with the levels scored."""
 
+DEFAULT_TASK_ITEMS = 500
+"""Default number of test contents of the invariance, sensitivity and worst-case tasks."""
+
 PAPER_RIDGE = 1e-8
 """PROTOCOL.md §5: the paper's L2 weight on the probe's weights (bias not penalised)."""
 
@@ -46,6 +49,15 @@ class Suite:
         n_averaging_train, n_averaging_test: contents for feature averaging and the
             conditional variance (each rendered ``max(averaging_draws)`` times).
         n_robustness_train, n_robustness_test: contents per robustness shift level.
+        n_invariance_test: test contents (a prefix of the averaging items) whose
+            ``max(averaging_draws)`` draws are kept for the invariance statistics.
+        n_sensitivity: test contents whose feature derivatives are computed (task ``sensitivity``).
+        n_worst_case: test contents searched for their worst nuisance (task ``worst_case``).
+            These three default to ``min(500, <the set they are a prefix of>)``.
+        worst_case_restarts: R >= 1 starts per item (the first is the item's own draw).
+        worst_case_steps: S >= 0 projected signed-gradient steps per start.
+        worst_case_step_size: each step as a fraction (0, 1] of a nuisance factor's range.
+        whitening_shrinkage: γ in [0, 1) of ``invariance.whitened_conditional_variance``.
         validation_fraction: share of the probe-training items held out to choose the tuned
             ridge weight and the kNN neighbour count (the probes are then refitted on all).
         averaging_draws: the M values of the feature-averaging curve.
@@ -66,6 +78,13 @@ class Suite:
     n_averaging_test: int
     n_robustness_train: int
     n_robustness_test: int
+    n_invariance_test: int | None = None
+    n_sensitivity: int | None = None
+    n_worst_case: int | None = None
+    worst_case_restarts: int = 3
+    worst_case_steps: int = 10
+    worst_case_step_size: float = 0.05
+    whitening_shrinkage: float = 0.1
     validation_fraction: float = 0.2
     averaging_draws: tuple[int, ...] = AVERAGING_DRAWS
     label_fractions: tuple[float, ...] = (0.01, 0.1, 1.0)
@@ -80,17 +99,30 @@ class Suite:
     description: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
+        for argument, whole in (("n_invariance_test", self.n_averaging_test), ("n_sensitivity", self.n_test), ("n_worst_case", self.n_test)):
+            if getattr(self, argument) is None and isinstance(whole, int):
+                object.__setattr__(self, argument, min(DEFAULT_TASK_ITEMS, whole))
         if not isinstance(self.name, str) or not self.name:
             raise bad_value("name", self.name, "a non-empty string")
         check_int("version", self.version, 1)
         check_int("seed", self.seed, 0)
-        for argument in ("n_train", "n_test", "n_averaging_train", "n_averaging_test", "n_robustness_train", "n_robustness_test"):
+        for argument in ("n_train", "n_test", "n_averaging_train", "n_averaging_test", "n_robustness_train", "n_robustness_test",
+                         "n_invariance_test", "n_sensitivity", "n_worst_case"):
             check_int(argument, getattr(self, argument), 10)
+        check_int("worst_case_restarts", self.worst_case_restarts, 1)
+        check_int("worst_case_steps", self.worst_case_steps, 0)
+        if not (isinstance(self.worst_case_step_size, float) and 0.0 < self.worst_case_step_size <= 1.0):
+            raise bad_value("worst_case_step_size", self.worst_case_step_size, "a float in (0, 1]: a fraction of each factor's range")
+        if not (isinstance(self.whitening_shrinkage, float) and 0.0 <= self.whitening_shrinkage < 1.0):
+            raise bad_value("whitening_shrinkage", self.whitening_shrinkage, "a float in [0, 1)")
         for argument, part, whole in (
             ("n_averaging_train", self.n_averaging_train, self.n_train),
             ("n_averaging_test", self.n_averaging_test, self.n_test),
             ("n_robustness_train", self.n_robustness_train, self.n_train),
             ("n_robustness_test", self.n_robustness_test, self.n_test),
+            ("n_invariance_test", self.n_invariance_test, self.n_averaging_test),
+            ("n_sensitivity", self.n_sensitivity, self.n_test),
+            ("n_worst_case", self.n_worst_case, self.n_test),
         ):
             if part > whole:
                 raise bad_value(argument, part, f"at most the single-draw size {whole} (a prefix of the same items)")
@@ -99,6 +131,8 @@ class Suite:
         draws = tuple(self.averaging_draws)
         if not draws or draws[0] != 1 or any(check_int("averaging_draws", m, 1) <= p for p, m in zip(draws, draws[1:])):
             raise bad_value("averaging_draws", draws, "strictly increasing integers starting at 1")
+        if draws[-1] < 10:
+            raise bad_value("averaging_draws", draws, "a largest M of at least 10 (the invariance statistics re-draw each item M times)")
         fractions = tuple(self.label_fractions)
         if not fractions or fractions[-1] != 1.0 or any(not (0.0 < f <= 1.0) for f in fractions):
             raise bad_value("label_fractions", fractions, "fractions in (0, 1], the last one 1.0")
@@ -185,7 +219,7 @@ def available_suites() -> tuple[str, ...]:
 register_suite(
     Suite(
         name="quick",
-        version=1,
+        version=2,
         seed=20210503,
         n_train=5000,
         n_test=2000,
@@ -195,13 +229,19 @@ register_suite(
         n_averaging_test=500,
         n_robustness_train=1000,
         n_robustness_test=500,
-        description="minutes on 2 CPU cores: 5k/2k contents, 1k/500 for averaging (M<=30) and per shift level",
+        n_invariance_test=500,
+        n_sensitivity=500,
+        n_worst_case=500,
+        worst_case_restarts=3,
+        worst_case_steps=10,
+        description="minutes on 2 CPU cores: 5k/2k contents, 1k/500 for averaging (M<=30) and per shift level, "
+        "500 for invariance, sensitivity and worst case",
     )
 )
 register_suite(
     Suite(
         name="standard",
-        version=1,
+        version=2,
         seed=20210504,
         n_train=100_000,
         n_test=20_000,
@@ -209,6 +249,11 @@ register_suite(
         n_averaging_test=20_000,
         n_robustness_train=100_000,
         n_robustness_test=20_000,
+        n_invariance_test=2000,
+        n_sensitivity=2000,
+        n_worst_case=2000,
+        worst_case_restarts=5,
+        worst_case_steps=20,
         batch_size=1000,
         description="the paper's sizes: 100k/20k contents everywhere (a GPU job)",
     )

@@ -13,11 +13,14 @@ import numpy as np
 import torch
 
 from .._validate import check_choice, unknown_name
+from . import invariance as inv
 from .features import DrawAverager, FeatureSource
-from .metrics import Bootstrap, item_mean, regression, shift_curves
+from .metrics import Bootstrap, item_mean, metric, regression, shift_curves
 from .probes import LinearProbe, fit_knn, fit_lbfgs, fit_ridge, fit_ridge_tuned
 from .result import TASK_NAMES
+from .sensitivity import NotDifferentiable, check_differentiable, derivative_norms, feature_function, sensitivity_metrics, total_variance
 from .suites import PAPER_RIDGE, RIDGE_GRID, ROBUSTNESS_FAMILIES, Suite
+from .worst_case import Search, worst_nuisance
 
 SOLVERS = ("closed_form", "lbfgs")
 
@@ -36,6 +39,7 @@ class Context:
     solver: str = "closed_form"
     probes: dict[str, Any] = field(default_factory=dict)
     _test_averager: DrawAverager | None = None
+    _content_probe: LinearProbe | None = None
 
     @property
     def content_names(self) -> list[str]:
@@ -53,12 +57,17 @@ class Context:
 
     def test_averager(self) -> DrawAverager:
         """The running average over nuisance draws of the test items, shared by feature averaging
-        and invariance (it tracks the conditional variance when invariance is scored)."""
+        and invariance (it keeps every draw of the invariance items when invariance is scored)."""
         if self._test_averager is None:
-            self._test_averager = DrawAverager(
-                self.source, "test", self.suite.n_averaging_test, conditional_variance="invariance" in self.tasks
-            )
+            keep = self.suite.n_invariance_test if "invariance" in self.tasks else 0
+            self._test_averager = DrawAverager(self.source, "test", self.suite.n_averaging_test, keep=keep)
         return self._test_averager
+
+    def content_probe(self) -> LinearProbe:
+        """The paper's content probe on single-draw training features (the ``linear`` task's), fitted once."""
+        if self._content_probe is None:
+            self._content_probe = self.fit(*self.single_draw("train", self.suite.n_train))
+        return self._content_probe
 
 
 def check_tasks(tasks: Any) -> tuple[str, ...]:
@@ -93,7 +102,7 @@ def run_linear(ctx: Context) -> dict[str, Any]:
     suite = ctx.suite
     x_train, y_train = ctx.single_draw("train", suite.n_train)
     x_test, y_test = ctx.single_draw("test", suite.n_test)
-    probe = ctx.fit(x_train, y_train)
+    probe = ctx.content_probe()
     tuned, ridge, scores = fit_ridge_tuned(x_train, y_train, suite.n_validation, RIDGE_GRID)
     ctx.probes["linear"] = {"solver": ctx.solver, "ridge": PAPER_RIDGE}
     ctx.probes["linear_tuned"] = {"solver": "closed_form", "ridge": ridge, "grid": list(RIDGE_GRID), "validation_mse": scores,
@@ -157,12 +166,20 @@ def _item_errors(probe: LinearProbe, features: torch.Tensor, targets: torch.Tens
 
 
 def run_invariance(ctx: Context) -> dict[str, Any]:
-    """Task ``invariance``: conditional variance of normalised features, nuisance decodability (PROTOCOL.md §5)."""
+    """Task ``invariance``: how much of the features is nuisance, in measures an offset or a rescaling
+    cannot move, beside the paper's normalised one and nuisance decodability (PROTOCOL.md §5)."""
     suite = ctx.suite
     averager = ctx.test_averager()
     averager.advance_to(suite.max_draws)
-    variance = averager.variance()
-    x_train = ctx.source.features("train", suite.n_train)
+    draws = averager.kept()  # (n_invariance_test, M, D)
+    n, m, dim = draws.shape
+    x_train, y_train = ctx.single_draw("train", suite.n_train)
+    # The content probe of the share is fitted on features divided by their RMS spread, so that the
+    # paper's tiny ridge weight means the same at every feature scale (an exactly scale-free share).
+    spread = max(total_variance(x_train) / dim, 1e-300) ** 0.5
+    share_probe = ctx.fit(x_train.double() / spread, y_train)
+    predictions = share_probe.predict(draws.reshape(n * m, dim).double() / spread).reshape(n, m, -1)
+    whitened, rank = inv.whitened_conditional_variance(draws, ctx.boot, suite.whitening_shrinkage)
     x_test = ctx.source.features("test", suite.n_test)
     nu_train = ctx.source.nuisance("train", suite.n_train)
     nu_test = ctx.source.nuisance("test", suite.n_test)
@@ -170,17 +187,123 @@ def run_invariance(ctx: Context) -> dict[str, Any]:
     decoded = regression(ctx.fit(x_train, nu_train).predict(x_test), nu_test, names, ctx.boot)
     prior = ctx.source.space.prior_mean(names).expand(nu_test.shape[0], -1)
     baseline = regression(prior, nu_test, names, ctx.boot)
-    ctx.probes["invariance"] = {"solver": ctx.solver, "ridge": PAPER_RIDGE, "conditional_variance_items": suite.n_averaging_test,
-                                "conditional_variance_draws": suite.max_draws}
+    ctx.probes["invariance"] = {"solver": ctx.solver, "ridge": PAPER_RIDGE, "items": n, "draws": m,
+                                "whitening_shrinkage": suite.whitening_shrinkage, "whitened_rank": rank,
+                                "paper_proxy_draws": inv.PAPER_PROXY_DRAWS, "share_probe": "paper probe on features / RMS spread"}
     return {
         "invariance": {
-            "conditional_variance": item_mean(variance, ctx.boot),
+            "relative_conditional_variance": inv.relative_conditional_variance(draws, ctx.boot),
+            "whitened_conditional_variance": whitened,
+            "probe_nuisance_share": inv.probe_nuisance_share(predictions, ctx.content_names, ctx.boot),
+            "normalized_conditional_variance": inv.normalized_conditional_variance(draws, ctx.boot),
+            "paper_trace_proxy": inv.paper_trace_proxy(draws, ctx.boot),
             "nuisance_mse": decoded["mean_mse"],
             "nuisance_r2": decoded["mean_r2"],
             "nuisance_prior_mse": baseline["mean_mse"],
             "nuisance_per_factor": decoded["per_factor"],
         }
     }
+
+
+def _differentiable(ctx: Context, task: str) -> tuple[Any, str | None]:
+    """The feature function of the encoder through the renderer, or the reason it cannot be differentiated."""
+    source = ctx.source
+    function = feature_function(source.encoder, source.spirograph())
+    content, nuisance = source.content("test", 2), source.nuisance("test", 2)
+    try:
+        check_differentiable(function, content.to(source.device), nuisance.to(source.device))
+    except NotDifferentiable as err:
+        ctx.probes[task] = {"skipped": str(err)}
+        return None, str(err)
+    return function, None
+
+
+def run_sensitivity(ctx: Context) -> dict[str, Any]:
+    """Task ``sensitivity``: exact feature derivatives w.r.t. every factor, unitless (PROTOCOL.md §5)."""
+    suite, source = ctx.suite, ctx.source
+    function, reason = _differentiable(ctx, "sensitivity")
+    if function is None:
+        return {"sensitivity": {"skipped": reason}}
+    n, batch = suite.n_sensitivity, suite.batch_size
+    content, nuisance = source.content("test", n), source.nuisance("test", n)
+    parts = []
+    try:
+        for lo in range(0, n, batch):
+            parts.append(derivative_norms(function, content[lo : lo + batch].to(source.device), nuisance[lo : lo + batch].to(source.device)))
+    except NotDifferentiable as err:
+        ctx.probes["sensitivity"] = {"skipped": str(err)}
+        return {"sensitivity": {"skipped": str(err)}}
+    norms = torch.cat(parts).cpu().numpy()
+    space = source.space
+    names = [*space.content, *space.nuisance]
+    prior_std = space.prior_variance(names).sqrt().numpy()
+    spread = total_variance(source.features("test", suite.n_test))
+    ctx.probes["sensitivity"] = {"items": n, "method": "forward-mode jvp", "total_variance_items": suite.n_test}
+    return {"sensitivity": sensitivity_metrics(norms, prior_std, spread, names, len(space.content), ctx.boot)}
+
+
+def run_worst_case(ctx: Context) -> dict[str, Any]:
+    """Task ``worst_case``: content error under the worst nuisance in the prior box (PROTOCOL.md §5)."""
+    suite, source = ctx.suite, ctx.source
+    function, reason = _differentiable(ctx, "worst_case")
+    if function is None:
+        return {"worst_case": {"skipped": reason}}
+    space = source.space
+    n, batch, device = suite.n_worst_case, suite.batch_size, source.device
+    probe = ctx.content_probe()
+    weight, bias = probe.weight.to(device), probe.bias.to(device)
+    content, own = source.content("test", n), source.nuisance("test", n)
+    gen = source.spirograph()
+    starts = torch.stack([own] + [gen.sample_nuisance(n, seed=suite.seed, stream=f"test/worst_case/{r}").cpu()
+                                  for r in range(1, suite.worst_case_restarts)])  # (R, n, k)
+    names = list(space.nuisance)
+    low = torch.tensor([space[name].low for name in names], dtype=own.dtype, device=device)
+    high = torch.tensor([space[name].high for name in names], dtype=own.dtype, device=device)
+    variance = space.prior_variance(ctx.content_names).to(device)
+    search = Search(suite.worst_case_restarts, suite.worst_case_steps, suite.worst_case_step_size)
+    worst_parts, own_parts = [], []
+    for lo in range(0, n, batch):
+        c = content[lo : lo + batch].to(device)
+
+        def predict(nuisance: torch.Tensor, c: torch.Tensor = c) -> torch.Tensor:
+            return function(c, nuisance).double() @ weight + bias
+
+        def loss(nuisance: torch.Tensor, c: torch.Tensor = c) -> torch.Tensor:
+            return ((predict(nuisance) - c.double()).pow(2) / variance).mean(dim=1)
+
+        best, _ = worst_nuisance(loss, starts[:, lo : lo + batch].to(device), low, high, search)
+        with torch.no_grad():
+            worst_parts.append(predict(best).cpu())
+            own_parts.append(predict(own[lo : lo + batch].to(device)).cpu())
+    worst, average = torch.cat(worst_parts), torch.cat(own_parts)
+    targets = content.double()
+    prior_variance = variance.cpu()
+    worst_errors = ((worst - targets).pow(2) / prior_variance).mean(dim=1).numpy()
+    own_errors = ((average - targets).pow(2) / prior_variance).mean(dim=1).numpy()
+    scores = regression(worst, targets, ctx.content_names, ctx.boot)
+    ctx.probes["worst_case"] = {"items": n, "restarts": search.restarts, "steps": search.steps, "step_size": search.step_size,
+                                "probe": "the linear task's content probe", "objective": "mean over targets of squared error / prior variance"}
+    return {
+        "worst_case": {
+            **scores,
+            "average_mse": regression(average, targets, ctx.content_names, ctx.boot)["mean_mse"],
+            "normalized_mse": item_mean(worst_errors, ctx.boot),
+            "average_normalized_mse": item_mean(own_errors, ctx.boot),
+            "ratio_to_average": _ratio_of_means(worst_errors, own_errors, ctx.boot),
+        }
+    }
+
+
+def _ratio_of_means(numerator: np.ndarray, denominator: np.ndarray, boot: Bootstrap) -> dict:
+    """Mean of ``numerator`` over mean of ``denominator`` (paired per item), with its bootstrap interval."""
+    pair = np.stack([numerator, denominator], axis=1)
+
+    def statistic(weights: np.ndarray) -> np.ndarray:
+        sums = weights @ pair
+        return (sums[:, 0] / np.maximum(sums[:, 1], 1e-300))[:, None]
+
+    value, ci = boot.evaluate(statistic, pair.shape[0])
+    return metric(value[0], *ci[0])
 
 
 def run_label_efficiency(ctx: Context) -> dict[str, Any]:
@@ -213,6 +336,8 @@ RUNNERS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "feature_averaging": run_feature_averaging,
     "robustness": run_robustness,
     "invariance": run_invariance,
+    "sensitivity": run_sensitivity,
+    "worst_case": run_worst_case,
     "label_efficiency": run_label_efficiency,
     "nonlinear": run_nonlinear,
 }

@@ -1,4 +1,4 @@
-"""Feature computation: per-item seeding, caching of prefixes, averaging, conditional variance."""
+"""Feature computation: per-item seeding, caching of prefixes, averaging over draws, kept draws."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def test_batch_size_does_not_change_items():
 
 def test_shift_keeps_content_and_moves_nuisance():
     src = source()
-    shifted = src.generator(("h", "mean", 0.3))
+    shifted = src.spirograph(("h", "mean", 0.3))
     base = src.nuisance("test", 20)
     moved = src.nuisance("test", 20, shift=("h", "mean", 0.3))
     h = list(shifted.nuisance_names).index("h")
@@ -55,32 +55,35 @@ def test_shift_keeps_content_and_moves_nuisance():
     torch.testing.assert_close(moved[:, others], base[:, others])
 
 
-def test_averaged_features_and_conditional_variance():
+def test_draw_averager_averages_and_keeps_the_draws():
     src = source()
-    means, variance = src.averaged("test", 30, (1, 2, 4), conditional_variance=True)
+    averager = DrawAverager(src, "test", 30, keep=12)
     draws = torch.stack([src.features("test", 30, draw=j, cache=False) for j in range(4)])  # (M, n, D)
-    torch.testing.assert_close(means[1], draws[0])
-    torch.testing.assert_close(means[2], draws[:2].mean(0))
-    torch.testing.assert_close(means[4], draws.mean(0))
-    unit = draws.double() / draws.double().norm(dim=2, keepdim=True)
-    # Per item: unbiased variance over the draws of each dimension, summed over dimensions.
-    expected = unit.var(dim=0, unbiased=True).sum(dim=1)
-    torch.testing.assert_close(variance, expected, atol=1e-10, rtol=1e-8)
+    torch.testing.assert_close(averager.advance_to(1), draws[0])
+    torch.testing.assert_close(averager.advance_to(2), draws[:2].mean(0))
+    torch.testing.assert_close(averager.advance_to(4), draws.mean(0))
+    torch.testing.assert_close(averager.kept(), draws[:, :12].transpose(0, 1))
+    with pytest.raises(ValueError, match="keeps no per-draw features"):
+        DrawAverager(src, "test", 20).kept()
+    with pytest.raises(ValueError, match="keep=40"):
+        DrawAverager(src, "test", 20, keep=40)
 
 
-def test_conditional_variance_needs_two_draws():
-    with pytest.raises(ValueError, match="at least two nuisance draws"):
-        source().averaged("test", 10, (1,), conditional_variance=True)
+def test_float64_features_stay_float64_and_the_cache_is_not_modified():
+    src = FeatureSource(SmallNet().double().eval(), tiny_suite(), device="cpu")
+    src.encoder.forward = (lambda net: (lambda images: net(images.double())))(src.encoder.forward)
+    first = src.features("test", 20).clone()
+    assert first.dtype == torch.float64
+    averager = DrawAverager(src, "test", 20)
+    assert averager.advance_to(3).dtype == torch.float64
+    assert torch.equal(src.features("test", 20), first)
 
 
 def test_draw_averager_streams_in_order():
     src = source()
-    averager = DrawAverager(src, "test", 20, conditional_variance=True)
+    averager = DrawAverager(src, "test", 20)
     two = averager.advance_to(2)
     torch.testing.assert_close(two, (src.features("test", 20, draw=0) + src.features("test", 20, draw=1, cache=False)) / 2)
     assert averager.advance_to(2) is not None and averager.draws == 2
     with pytest.raises(ValueError, match="m=1: expected at least 2"):
         averager.advance_to(1)
-    assert averager.variance().shape == (20,)
-    with pytest.raises(ValueError, match="does not track"):
-        DrawAverager(src, "test", 20).variance()

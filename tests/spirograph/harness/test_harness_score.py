@@ -28,9 +28,12 @@ def test_oracle_is_the_ceiling(oracle_result):
     for name in ("m", "b", "sigma", "fg_r"):
         assert oracle_result.metric(f"linear.per_factor.{name}.r2") >= 0.999
     assert oracle_result.metric("linear.mean_mse") < 1e-6
-    assert oracle_result.metric("feature_averaging.M3.mean_r2") >= 0.999
+    assert oracle_result.metric("feature_averaging.M10.mean_r2") >= 0.999
     # Content-only features do not move with the nuisance.
-    assert oracle_result.metric("invariance.conditional_variance") < 1e-9
+    for path in ("relative_conditional_variance", "whitened_conditional_variance", "normalized_conditional_variance",
+                 "probe_nuisance_share.mean"):
+        assert oracle_result.metric(f"invariance.{path}") < 1e-9
+    assert oracle_result.metric("sensitivity.nuisance_to_content") == 0.0
     assert abs(oracle_result.metric("robustness.summary")) < 1e-6
     prior = oracle_result.metric("invariance.nuisance_prior_mse")
     assert prior == pytest.approx(0.0807, rel=0.1)
@@ -48,7 +51,7 @@ def test_result_records_the_run(oracle_result):
     assert data["package_version"] == spirograph.__version__
     assert set(data["timings"]["tasks"]) == set(TASK_NAMES)
     curve = data["metrics"]["feature_averaging"]["curve"]
-    assert [p["M"] for p in curve] == [1, 2, 3]
+    assert [p["M"] for p in curve] == [1, 2, 10]
     levels = [p["level"] for p in data["metrics"]["robustness"]["h_mean"]["curve"]]
     assert levels == [-0.5, -0.3, -0.1, 0.0, 0.1, 0.3, 0.5]
     assert [p["n_train"] for p in data["metrics"]["label_efficiency"]["curve"]] == [40, 400]

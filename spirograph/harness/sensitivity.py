@@ -1,0 +1,130 @@
+"""Exact derivatives of the features with respect to every factor, through renderer and encoder.
+
+The generator is differentiable in all ten factors, so how much the features move per unit of a
+factor is a derivative, not a guess from re-drawn samples: the Lie derivative of Gruver et al.
+(ICLR 2023, "The Lie Derivative for Measuring Learned Equivariance"), exact here (PROTOCOL.md §5):
+
+    S_k = E_x ‖∂h/∂α_k‖ · std_prior(α_k) / sqrt(tr Cov[h])
+
+with std_prior the standard deviation of factor k under the training prior and Cov over the test
+items. S_k has no unit and is unchanged by h → a·h + c.
+
+Forward mode (``torch.func.jvp``): one Jacobian–vector product per factor gives the column
+∂h/∂α_k of every item exactly, so the ten factors cost ten forward-mode passes whatever the feature
+dimension D. Exact reverse mode would need D backward passes, and a Rademacher-projected reverse
+pass only estimates ‖∂h/∂α_k‖² with noise, so forward mode is both exact and the fastest here.
+Encoders whose operations lack forward-mode formulas fall back to the double-backward form of the
+same product (``torch.autograd.functional.jvp``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from ..generator import Spirograph
+from .encoders import FactorEncoder
+from .encoders import _first_line as first_line
+from .metrics import Bootstrap, metric
+
+
+class NotDifferentiable(Exception):
+    """The encoder cannot be differentiated with respect to its input images (with the reason)."""
+
+
+def feature_function(encoder: Any, spirograph: Spirograph) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``(content (B, n_c), nuisance (B, n_n)) -> features (B, D)`` through the renderer and ``encoder``."""
+    if isinstance(encoder, FactorEncoder):
+        return encoder.encode_factors
+
+    def features(content: torch.Tensor, nuisance: torch.Tensor) -> torch.Tensor:
+        # One piece: a chunked render writes into a preallocated buffer, which forward mode cannot track.
+        return encoder(spirograph.render(content, nuisance, chunk_size=None, validate=False))
+
+    return features
+
+
+def check_differentiable(function: Callable, content: torch.Tensor, nuisance: torch.Tensor) -> None:
+    """Raise ``NotDifferentiable`` unless ``function``'s output has a graph back to the factors.
+
+    Raises:
+        NotDifferentiable: the call raised, or returned features with no graph.
+    """
+    content = content.detach().clone().requires_grad_(True)
+    nuisance = nuisance.detach().clone().requires_grad_(True)
+    try:
+        with torch.enable_grad():
+            out = function(content, nuisance)
+    except Exception as err:  # user code: any failure under autograd means "not differentiable"
+        raise NotDifferentiable(f"the encoder raised {type(err).__name__} with gradients enabled: {first_line(err)}") from err
+    if not isinstance(out, torch.Tensor) or not out.requires_grad:
+        raise NotDifferentiable("the encoder returns features with no autograd graph (it is not differentiable in its input images)")
+
+
+def derivative_norms(function: Callable, content: torch.Tensor, nuisance: torch.Tensor) -> torch.Tensor:
+    """Per item and factor, the norm ‖∂h/∂α_k‖ of the feature derivative: float64 (B, n_c + n_n).
+
+    Columns follow the content columns, then the nuisance columns. Items are independent (the
+    harness checks that an encoder's features do not depend on the rest of the batch), so one
+    tangent with a 1 in column k for every item gives every item's derivative at once.
+
+    Raises:
+        NotDifferentiable: neither forward mode nor its double-backward form works.
+    """
+    n_content = content.shape[1]
+    columns = []
+    for k in range(n_content + nuisance.shape[1]):
+        tangent_c, tangent_n = torch.zeros_like(content), torch.zeros_like(nuisance)
+        (tangent_c[:, k] if k < n_content else tangent_n[:, k - n_content]).fill_(1.0)
+        columns.append(_jvp(function, (content, nuisance), (tangent_c, tangent_n)).double().flatten(1).norm(dim=1))
+    return torch.stack(columns, dim=1)
+
+
+def _jvp(function: Callable, primals: tuple, tangents: tuple) -> torch.Tensor:
+    try:
+        _, out = torch.func.jvp(function, primals, tangents)
+        return out.detach()
+    except Exception:  # an op without a forward-mode formula: the double-backward form of the same product
+        pass
+    try:
+        with torch.enable_grad():
+            _, out = torch.autograd.functional.jvp(function, primals, tangents)
+        return out.detach()
+    except Exception as err:  # user code: report, never crash the scoring run
+        raise NotDifferentiable(f"differentiating the encoder failed: {type(err).__name__}: {first_line(err)}") from err
+
+
+def sensitivity_metrics(norms: np.ndarray, prior_std: np.ndarray, total_variance: float, names: Sequence[str],
+                        n_content: int, boot: Bootstrap) -> dict[str, Any]:
+    """``sensitivity.<factor>`` and ``sensitivity.nuisance_to_content`` with bootstrap intervals.
+
+    Args:
+        norms: (n, K) per-item derivative norms ‖∂h/∂α_k‖, content factors first.
+        prior_std: (K,) standard deviations of the training prior.
+        total_variance: tr Cov[h] over the test items (held fixed within the resamples).
+        names: the K factor names; the first ``n_content`` are content.
+
+    Returns:
+        ``{name: metric, ..., "nuisance_to_content": metric}``: the mean over nuisance factors of
+        S_k divided by the mean over content factors.
+    """
+    scale = prior_std / np.sqrt(max(total_variance, 1e-300))
+    k = len(names)
+
+    def statistic(weights: np.ndarray) -> np.ndarray:
+        s = (weights @ norms) / weights.sum(axis=1, keepdims=True) * scale  # (c, K)
+        ratio = s[:, n_content:].mean(axis=1) / np.maximum(s[:, :n_content].mean(axis=1), 1e-300)
+        return np.concatenate([s, ratio[:, None]], axis=1)
+
+    values, ci = boot.evaluate(statistic, norms.shape[0])
+    out = {name: metric(values[i], *ci[i]) for i, name in enumerate(names)}
+    out["nuisance_to_content"] = metric(values[k], *ci[k])
+    return out
+
+
+def total_variance(features: torch.Tensor) -> float:
+    """tr Cov[h] of (n, D) features in float64, centred first (an offset costs no precision)."""
+    h = features.double()
+    return float((h - h.mean(dim=0)).pow(2).sum() / (h.shape[0] - 1))
