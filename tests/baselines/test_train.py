@@ -92,6 +92,24 @@ def test_same_seed_runs_write_identical_bytes(tmp_path):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 
 
+@pytest.fixture
+def umask():
+    """Set the process umask for one test: ``umask(0o022)``; restored afterwards."""
+    previous = os.umask(0o022)
+    os.umask(previous)
+    yield os.umask
+    os.umask(previous)
+
+
+@pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o077, 0o600)], ids=["022", "077"])
+def test_run_files_get_the_mode_the_umask_gives(tmp_path, umask, mask, mode):
+    umask(mask)
+    assert run(tmp_path, "--method", "simclr") == 0
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "run").iterdir()}
+    assert {"config.json", "checkpoint.pt", "encoder.pt", "metrics.jsonl"} <= set(modes)
+    assert modes == dict.fromkeys(modes, mode)
+
+
 def test_damaged_checkpoint_tensor_is_refused(tmp_path, capsys, flip_inside_tensor):
     assert run(tmp_path, "--method", "simclr") == 0
     member = flip_inside_tensor(tmp_path / "run" / "checkpoint.pt")
@@ -242,12 +260,14 @@ def test_disclosures_are_accepted_by_the_harness():
 
 
 @pytest.mark.slow
-def test_end_of_run_score_writes_result_json(tmp_path):
+def test_end_of_run_score_writes_result_json(tmp_path, umask):
     from spirograph.harness.result import ScoreResult
 
+    umask(0o022)
     args = [a if a != "none" else "quick" for a in TINY]
     args[args.index("resolution=16")] = "resolution=32"
     assert train.main(["--out", str(tmp_path / "run"), *args, "--method", "simclr"]) == 0
     result = ScoreResult.load(tmp_path / "run" / "result.json")
     assert result.metric("linear.mean_mse") > 0
     assert result.to_dict()["disclosures"]["method"] == "simclr"
+    assert (tmp_path / "run" / "result.json").stat().st_mode & 0o777 == 0o644
