@@ -33,6 +33,7 @@ TITLE = "Spirograph leaderboard"
 _STYLE = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.5em auto; max-width: 1500px; padding: 0 1em; color: #1d1d1f; }
 h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2em; }
+div.scroll { overflow-x: auto; }
 table.board { border-collapse: collapse; margin: 0.5em 0; }
 table.board caption { caption-side: top; text-align: left; padding: 0.3em 0; color: #444; max-width: 1400px; }
 table.board th, table.board td { border-bottom: 1px solid #ddd; padding: 0.3em 0.55em; vertical-align: top; }
@@ -142,7 +143,7 @@ def _suite_id(name: str, version: int, index: int) -> str:
 
 
 def _table(members: Sequence[ScoreResult], suite: dict, table_id: str) -> list[str]:
-    out = [f'<table class="board" id="{table_id}">', f"<caption>{html.escape(caption(suite))}</caption>", "<thead><tr>"]
+    out = ['<div class="scroll">', f'<table class="board" id="{table_id}">', f"<caption>{html.escape(caption(suite))}</caption>", "<thead><tr>"]
     for column in COLUMNS:
         kind = "number" if column.numeric else "text"
         out.append(f'<th scope="col" data-key="{column.key}" data-type="{kind}"><button type="button">'
@@ -163,7 +164,7 @@ def _table(members: Sequence[ScoreResult], suite: dict, table_id: str) -> list[s
                 classes.append("skipped")
             out.append(f'<td class="{" ".join(classes)}" data-sort="{sort}"{title}>{html_text(cell.text)}</td>')
         out.append("</tr>")
-    out += ["</tbody>", "</table>"]
+    out += ["</tbody>", "</table>", "</div>"]
     return out
 
 

@@ -1,0 +1,189 @@
+"""The HTML leaderboard: self-contained, escaped, the shared columns; checked in a real headless Chromium."""
+
+from __future__ import annotations
+
+import copy
+import html
+import html.parser
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from spirograph.cli import main
+from spirograph.harness import ScoreResult
+from spirograph.harness.escape import plain_text
+from spirograph.harness.leaderboard import COLUMNS, load_results, rank, shipped_entries
+from spirograph.harness.leaderboard_html import TITLE, render_html, write_html
+
+EVIL_SCRIPT = "<script>alert(1)</script>"
+EVIL_TITLE = "<script>document.title='pwned'</script>"
+EVIL_IMG = "<img src=x onerror=\"document.title='pwned'\">"
+EVIL_MARKDOWN = "1 | injected | cell\n\n# Heading"
+
+
+class _Page(html.parser.HTMLParser):
+    """What a test needs of a page: title, script elements, table rows (cell texts), links, images."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.title, self.scripts, self.rows, self.links, self.images, self.headers = "", 0, [], [], [], []
+        self._in_title = self._in_cell = self._in_body = self._in_th = False
+        self._cell: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "title":
+            self._in_title = True
+        elif tag == "script":
+            self.scripts += 1
+        elif tag == "tbody":
+            self._in_body = True
+        elif tag == "tr" and self._in_body:
+            self.rows.append([])
+        elif tag == "td" and self._in_body:
+            self._in_cell, self._cell = True, []
+        elif tag == "th":
+            self.headers.append(attrs.get("data-key"))
+        elif tag == "a":
+            self.links.append(attrs.get("href"))
+        elif tag == "img":
+            self.images.append(attrs.get("src", ""))
+
+    def handle_endtag(self, tag):
+        if tag == "title":
+            self._in_title = False
+        elif tag == "tbody":
+            self._in_body = False
+        elif tag == "td" and self._in_cell:
+            self.rows[-1].append("".join(self._cell))
+            self._in_cell = False
+
+    def handle_data(self, data):
+        if self._in_title:
+            self.title += data
+        if self._in_cell:
+            self._cell.append(data)
+
+
+def parse(page: str) -> _Page:
+    parser = _Page()
+    parser.feed(page)
+    return parser
+
+
+@pytest.fixture(scope="module")
+def entries() -> tuple[list[ScoreResult], list[Path]]:
+    """The shipped entries plus hostile copies (names and disclosures that try to inject)."""
+    paths = shipped_entries()
+    shipped = load_results(paths)
+    hostile = []
+    for index, name in enumerate((EVIL_SCRIPT, EVIL_TITLE, EVIL_IMG, EVIL_MARKDOWN)):
+        data = copy.deepcopy(shipped[index % len(shipped)].to_dict())
+        data["name"] = name
+        data["disclosures"]["training"] = EVIL_MARKDOWN + " [x](javascript:alert(1)) \x1b[31mred"
+        data["metrics"]["linear"]["mean_r2"]["value"] -= 0.001 * (index + 1)  # distinct ranks
+        low, high = data["metrics"]["linear"]["mean_r2"]["ci"]
+        data["metrics"]["linear"]["mean_r2"]["ci"] = [low - 0.01, high]
+        hostile.append(ScoreResult(data))
+    return shipped + hostile, paths + [paths[i % len(paths)] for i in range(4)]
+
+
+def test_page_is_self_contained_and_escaped(entries, tmp_path):
+    results, paths = entries
+    page = render_html(results, sources=paths, base=tmp_path, figure=False)
+    parsed = parse(page)
+    assert parsed.title == TITLE and parsed.scripts == 1
+    assert parsed.headers == [c.key for c in COLUMNS]
+    assert [row[1] for row in parsed.rows] == [plain_text(r.name) for r, _ in rank(results)]
+    # Nothing is fetched at view time: no external URL, a policy that forbids every fetch.
+    assert "default-src 'none'" in page and not re.search(r"(src|href)=\"(https?:|//)", page)
+    for name in (EVIL_SCRIPT, EVIL_TITLE, EVIL_IMG):
+        assert name not in page and html.escape(name, quote=True) in page
+    assert not re.search(r"href=\"\s*javascript:", page, re.I)
+    assert all(link.startswith("./") and ":" not in link for link in parsed.links)
+    assert "\x1b" not in page and "\n\n# Heading" not in page
+
+
+def test_sources_must_match_results(entries, tmp_path):
+    results, paths = entries
+    with pytest.raises(ValueError, match="one per result"):
+        render_html(results, sources=paths[:2], figure=False)
+
+
+def test_command_writes_the_page_and_refuses_its_inputs(capsys, tmp_path):
+    source = tmp_path / "in.json"
+    shutil.copy(shipped_entries()[0], source)
+    board = tmp_path / "board.html"
+    assert main(["leaderboard", str(source), "--references", "--html", str(board), "--out", str(tmp_path / "b.md")]) == 0
+    parsed = parse(board.read_text(encoding="utf-8"))
+    assert len(parsed.rows) == 4 and parsed.images and parsed.images[0].startswith("data:image/png;base64,")
+    assert "./in.json" in parsed.links
+    capsys.readouterr()
+    before = source.read_bytes()
+    for option in ("--out", "--html", "--plot"):
+        assert main(["leaderboard", str(source), option, str(source), "--overwrite"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "not one of the input result files" in err
+    assert source.read_bytes() == before
+    # A hard link to an input is the input too.
+    os.link(source, tmp_path / "alias.json")
+    assert main(["leaderboard", str(source), "--out", str(tmp_path / "alias.json"), "--overwrite"]) == 2
+    assert main(["leaderboard", str(source), "--html", str(tmp_path / "x.txt")]) == 2
+    assert "ending in .html" in capsys.readouterr().err
+
+
+# -- a real browser ---------------------------------------------------------------------------------
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def _browse(binary: str, profile: Path, url: str, *extra: str) -> str:
+    command = [
+        binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
+        f"--user-data-dir={profile}", *extra, url,
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    binary = _chromium()
+    if binary is None:
+        pytest.skip("no Chromium on this machine (.ci/run installs Debian's chromium package where apt is usable)")
+    return binary
+
+
+def test_page_in_headless_chromium(entries, chromium, tmp_path):
+    results, paths = entries
+    board = write_html(results, tmp_path / "board.html", sources=paths)
+    url = board.resolve().as_uri()
+    # As loaded: ranked by mean R², every hostile name shown as text, no script of theirs ran.
+    dom = parse(_browse(chromium, tmp_path / "profile", url, "--dump-dom"))
+    assert dom.title == TITLE
+    assert dom.scripts == 1
+    names = [row[1] for row in dom.rows]
+    assert names == [plain_text(r.name) for r, _ in rank(results)]
+    assert EVIL_SCRIPT in names and EVIL_TITLE in names and EVIL_IMG in names
+    assert all(len(row) == len(COLUMNS) for row in dom.rows)
+    ranks = [row[0] for row in dom.rows]
+    assert ranks[0] == "1" and ranks[1].startswith("2")
+    # The page's own script sorts: by mean MSE, ascending, from the address.
+    dom = parse(_browse(chromium, tmp_path / "profile", url + "#sort=mean_mse:asc", "--dump-dom"))
+    mse = [float(row[3].split()[0]) for row in dom.rows]
+    assert mse == sorted(mse) and dom.title == TITLE
+    dom = parse(_browse(chromium, tmp_path / "profile", url + "#sort=entry:desc", "--dump-dom"))
+    assert [row[1] for row in dom.rows] == sorted((row[1] for row in dom.rows), key=str.lower, reverse=True)
+    shot = tmp_path / "board.png"
+    _browse(chromium, tmp_path / "profile", url, f"--screenshot={shot}", "--window-size=1500,1400")
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
