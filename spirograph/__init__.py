@@ -20,7 +20,7 @@ __all__ = [
     "score",
 ]
 
-# Datasets over split files (spirograph.h5) and rendered on demand.
-from .datasets import SpirographH5, SpirographRendered  # noqa: E402
+# Datasets over split files (spirograph.splits) and rendered on demand.
+from .splits import SpirographH5, SpirographRendered  # noqa: E402
 
 __all__ += ["SpirographH5", "SpirographRendered"]

@@ -12,17 +12,12 @@ import argparse
 import importlib
 import sys
 
+from ._command import CommandError
 from ._version import __version__
 
-COMMAND_MODULES = ("spirograph.h5_commands", "spirograph.harness.commands")
+__all__ = ["COMMAND_MODULES", "CommandError", "build_parser", "main"]
 
-
-class CommandError(Exception):
-    """A failure to report to the user as one line, with exit status ``code``."""
-
-    def __init__(self, message: str, code: int = 2) -> None:
-        super().__init__(message)
-        self.code = code
+COMMAND_MODULES = ("spirograph.splits.commands", "spirograph.harness.commands")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -353,11 +353,3 @@ def stack(factors: Mapping[str, torch.Tensor], names: Iterable[str]) -> torch.Te
     """Stack the named 1-D factor tensors into columns: shape (B, len(names))."""
     return torch.stack([factors[n] for n in names], dim=-1)
 
-
-def unstack(values: torch.Tensor, names: Iterable[str]) -> dict[str, torch.Tensor]:
-    """Inverse of ``stack``: columns of ``values`` (B, len(names)) -> dict name -> (B,)."""
-    names = tuple(names)
-    if values.ndim != 2 or values.shape[1] != len(names):
-        raise bad_value("values.shape", tuple(values.shape), f"(B, {len(names)}) for columns {names}")
-    return {n: values[:, i] for i, n in enumerate(names)}
-

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from spirograph import FactorSpace
-from spirograph.h5_splits import parse_shifts, plan_splits, split_spec
+from spirograph.splits import parse_shifts, plan_splits, split_spec
 from spirograph.harness.suites import ROBUSTNESS_FAMILIES
 from spirograph.shifts import BY_SPLIT_NAME, SHIFT_FAMILIES, check_level, get_family, shift_space
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from spirograph.datasets import SpirographH5, SpirographRendered
-from spirograph.h5 import SplitFileError, generate, load_split
+from spirograph.splits import SpirographH5, SpirographRendered
+from spirograph.splits import SplitFileError, generate, load_split
 
 
 @pytest.fixture(scope="module")

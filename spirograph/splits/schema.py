@@ -1,4 +1,4 @@
-"""Which splits a split file holds, how each is drawn, and how its images are stored.
+"""The split-file schema: which splits a file holds, how each is drawn, how its arrays are stored and hashed.
 
 Every split is a ``SplitSpec``: a name (the HDF5 group path), a size, the factor space it is drawn
 from and the sampling stream. Item ``i`` of a split is ``Spirograph(spec.space).items(1,
@@ -17,16 +17,23 @@ like with like.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 import torch
 
-from ._validate import bad_value, check_choice, unknown_name
-from .factors import FactorSpace
-from .shifts import BY_SPLIT_NAME, SHIFT_PREFIX, check_level, get_family
+from .._validate import bad_value, check_choice, unknown_name
+from ..factors import FactorSpace
+from ..shifts import BY_SPLIT_NAME, SHIFT_PREFIX, check_level, get_family
+
+FORMAT = "spirograph-bench/splits"
+FORMAT_VERSION = 1
+PARTIAL_SUFFIX = ".partial"
 
 DTYPES = ("uint8", "float16", "float32")
 """Storage dtypes for images. ``uint8`` (default) stores ``floor(clip(x, 0, 1)·255 + 0.5)``: the
@@ -204,3 +211,17 @@ def decode(array, dtype: str) -> torch.Tensor:
     if dtype == "uint8":
         values /= np.float32(255.0)
     return torch.from_numpy(values)
+
+
+def partial_path(path: str | os.PathLike) -> Path:
+    """The temporary file a run writes beside ``path`` (``OUT.h5.partial``)."""
+    path = Path(path)
+    return path.with_name(path.name + PARTIAL_SUFFIX)
+
+
+def checksum(array: np.ndarray, hasher=None):
+    """Feed ``array``'s values (C order, little-endian) to a sha256 hasher; return the hasher."""
+    hasher = hasher or hashlib.sha256()
+    little = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
+    hasher.update(memoryview(little).cast("B"))
+    return hasher

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from spirograph import FactorSpace, Spirograph
-from spirograph.h5 import SplitFileError, generate, info, load_split, open_split_file, partial_path, split_meta, verify
-from spirograph.h5_splits import SHIFT_FAMILIES, encode, parse_shifts, shift_split_name, split_spec
+from spirograph.splits import SplitFileError, generate, info, load_split, open_split_file, partial_path, split_meta, verify
+from spirograph.splits import SHIFT_FAMILIES, encode, parse_shifts, shift_split_name, split_spec
 
 SHIFTS = "bg_mean:0.2,bg_width:0.1,h_mean:-0.3"
 SPLITS = ["train", "test", "shift/bg_mean+0.2", "shift/bg_width+0.1", "shift/h_mean-0.3"]
@@ -243,7 +243,7 @@ def test_verify_catches_images_that_do_not_match_their_factors(tmp_path, split_f
     with h5py.File(tampered, "r+") as f:
         images = f["train"]["images"]
         images[:] = images[()][::-1]  # every item now shows another item's image
-        from spirograph.h5_writer import checksum
+        from spirograph.splits.schema import checksum
 
         f["train"].attrs["checksum_images"] = "sha256:" + checksum(images[()]).hexdigest()
     problems = verify(tampered, sample=4).problems
@@ -302,3 +302,12 @@ def test_shift_names_parse_and_round_trip():
         assert split_spec(FactorSpace(), name, 3).shift == (family, level)
     with pytest.raises(ValueError, match="split="):
         split_spec(FactorSpace(), "shift/h_mean", 3)
+
+
+def test_split_meta_spec_keeps_the_shift(split_file):
+    with open_split_file(split_file) as f:
+        spec = split_meta(f, "shift/h_mean-0.3").spec
+        plain = split_meta(f, "test").spec
+    assert spec == split_spec(FactorSpace(), "shift/h_mean-0.3", 24)
+    assert spec.shift == ("h_mean", -0.3) and spec.describe_shift()["mean_shift"] == pytest.approx(-0.3)
+    assert plain.shift is None and plain.describe_shift() == {}

@@ -23,46 +23,17 @@ import h5py
 import numpy as np
 import torch
 
-from ._io import check_output_path, fsync_file, publish
-from ._validate import bad_value, check_choice, check_int
-from ._version import __version__
-from .factors import FactorSpace
-from .generator import Spirograph
-from .h5_splits import DEFAULT_DTYPE, DTYPES, FACTOR_DTYPE, SplitSpec, encode, plan_splits, storage_dtype
+from .._io import check_output_path, fsync_file, publish
+from .._validate import bad_value, check_choice, check_int
+from .._version import __version__
+from ..factors import FactorSpace
+from ..generator import Spirograph
+from .items import render_items
+from .schema import DEFAULT_DTYPE, DTYPES, FACTOR_DTYPE, FORMAT, FORMAT_VERSION, SplitSpec, checksum, partial_path, plan_splits, storage_dtype
 
-FORMAT = "spirograph-bench/splits"
-FORMAT_VERSION = 1
 COMPRESSIONS = ("gzip", "lzf")
 DEFAULT_CHUNK = 4096  # images rendered and written per step: ~50 MB of float32 work at R = 32
-PARTIAL_SUFFIX = ".partial"
 _CHUNK_BYTES = 192 * 1024  # target size of one HDF5 storage chunk when compressing
-
-
-def partial_path(path: str | os.PathLike) -> Path:
-    """The temporary file a run writes beside ``path`` (``OUT.h5.partial``)."""
-    path = Path(path)
-    return path.with_name(path.name + PARTIAL_SUFFIX)
-
-
-def checksum(array: np.ndarray, hasher=None):
-    """Feed ``array``'s values (C order, little-endian) to a sha256 hasher; return the hasher."""
-    hasher = hasher or hashlib.sha256()
-    little = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
-    hasher.update(memoryview(little).cast("B"))
-    return hasher
-
-
-def render_items(spec: SplitSpec, seed: int, render_options: dict, dtype: str, lo: int, hi: int):
-    """Items ``lo .. hi-1`` of a split as storage arrays.
-
-    Returns:
-        ``(images (n, 3, R, R) of the split's storage dtype, content (n, n_content) float32,
-        nuisance (n, n_nuisance) float32)`` as numpy arrays.
-    """
-    gen = Spirograph(spec.space, **render_options)
-    with torch.no_grad():
-        images, content, nuisance = gen.items(hi - lo, seed=seed, stream=spec.stream, start=lo)
-    return encode(images, storage_dtype(dtype, spec.space)), content.numpy().astype(FACTOR_DTYPE), nuisance.numpy().astype(FACTOR_DTYPE)
 
 
 def _worker_init() -> None:
@@ -226,7 +197,7 @@ def generate(
         resolution, n_points, extent, normalize: rendering options (see ``spirograph.render``).
         dtype: image storage, one of ``DTYPES`` (default ``uint8``, error <= 1/510; splits whose
             colours leave [0, 1] are stored as float32 instead).
-        shifts: shift splits to add (see ``spirograph.h5_splits.parse_shifts``); default none.
+        shifts: shift splits to add (see ``spirograph.splits.parse_shifts``); default none.
         compression: ``None``, ``"gzip"`` or ``"lzf"``.
         chunk_size: images rendered and written per step (>= 1); does not change the output.
         workers: rendering processes (>= 1); does not change the output.

@@ -12,7 +12,7 @@ import h5py
 import pytest
 
 import spirograph.cli as cli
-from spirograph.h5 import partial_path
+from spirograph.splits import partial_path
 
 ALL_COMMAND_MODULES = cli.COMMAND_MODULES
 GEN = ["--train", "48", "--test", "16", "--seed", "2", "--shifts", "h_mean:0.3", "--chunk-size", "8", "--quiet"]
@@ -23,8 +23,8 @@ CHILD = textwrap.dedent(
     """
     import sys, time
     import spirograph.cli as cli
-    import spirograph.h5_writer as writer
-    cli.COMMAND_MODULES = ("spirograph.h5_commands",)
+    import spirograph.splits.writer as writer
+    cli.COMMAND_MODULES = ("spirograph.splits.commands",)
     render = writer.render_items
     def traced(*args, **kwargs):
         out = render(*args, **kwargs)
@@ -40,7 +40,7 @@ CHILD = textwrap.dedent(
 @pytest.fixture(autouse=True)
 def only_h5_commands(monkeypatch):
     # These tests exercise this module's commands; other command modules are tested elsewhere.
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("spirograph.h5_commands",))
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ("spirograph.splits.commands",))
 
 
 @pytest.mark.parametrize("command", ["generate", "verify", "info", "show"])
@@ -66,7 +66,7 @@ def datasets(path) -> dict:
 def reference(tmp_path_factory):
     path = tmp_path_factory.mktemp("cli") / "ref.h5"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(cli, "COMMAND_MODULES", ("spirograph.h5_commands",))
+        patch.setattr(cli, "COMMAND_MODULES", ("spirograph.splits.commands",))
         assert cli.main(["generate", str(path), *GEN]) == 0
     return path
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ._validate import bad_value
-from .cli import CommandError
-from .factors import DEFAULT_CONTENT, FactorSpace
-from .h5_splits import DEFAULT_DTYPE, DTYPES, SHIFT_FAMILIES
-from .h5_writer import COMPRESSIONS, DEFAULT_CHUNK, partial_path
+from .._command import CommandError
+from .._validate import bad_value
+from ..factors import DEFAULT_CONTENT, FactorSpace
+from .schema import DEFAULT_DTYPE, DTYPES, SHIFT_FAMILIES, partial_path
+from .writer import COMPRESSIONS, DEFAULT_CHUNK
 
 
 def register(subparsers) -> None:
@@ -89,7 +89,7 @@ def space_from_args(content: str, ranges: list[str], pins: list[str]) -> FactorS
 
 
 def _generate(args) -> int:
-    from .h5_writer import generate
+    from .writer import generate
 
     space = space_from_args(args.content, args.range, args.pin)
     try:
@@ -120,7 +120,7 @@ def _generate(args) -> int:
 
 
 def _verify(args) -> int:
-    from .h5 import verify
+    from .verify import verify
 
     report = verify(args.path, sample=args.sample, seed=args.seed)
     if not report.ok:
@@ -131,15 +131,15 @@ def _verify(args) -> int:
 
 
 def _info(args) -> int:
-    from .h5 import info
+    from .reader import info
 
     print(info(args.path))
     return 0
 
 
 def _show(args) -> int:
-    from .h5 import load_split, open_split_file, split_meta
-    from .viz import check_figure_path, sample_grid
+    from ..viz import check_figure_path, sample_grid
+    from .reader import load_split, open_split_file, split_meta
 
     check_figure_path(args.out, overwrite=args.overwrite)
     if args.n < 1:

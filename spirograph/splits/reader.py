@@ -1,0 +1,228 @@
+"""Reading split files: opening and checking them, their metadata, their items and a summary.
+
+Layout (format ``spirograph-bench/splits``, version 1)::
+
+    /                       attrs: format, format_version, package_version, seed, resolution,
+                                   n_points, extent, normalize, dtype, compression, splits (JSON
+                                   list of group paths), space (JSON), config (JSON), complete
+    /train, /test,          one group per split, attrs: split, stream, n, seed, resolution,
+    /shift/<family><level>    n_points, extent, normalize, dtype, package_version, content_names,
+                              nuisance_names (JSON), content_ranges, nuisance_ranges (k, 2),
+                              space (JSON: ranges and roles), checksum_images, checksum_content,
+                              checksum_nuisance ("sha256:<hex>" of the values, C order,
+                              little-endian), n_done; shift splits add shift_family, shift_level,
+                              shift_target, mean_shift, width_change
+        images   (N, 3, R, R)  uint8 (value / 255), float16 or float32
+        content  (N, n_content)  float32, columns as in content_names
+        nuisance (N, n_nuisance) float32, columns as in nuisance_names
+
+Without compression every dataset is contiguous (a batch of consecutive items is one read); with
+compression, images are chunked by ~192 KiB along N so a random item decompresses little.
+Files are written by ``spirograph.splits.writer.generate`` and checked by ``spirograph.splits.verify``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+
+from .._validate import bad_value, check_int, unknown_name
+from ..factors import FactorSpace
+from .schema import DTYPES, FORMAT, FORMAT_VERSION, SHIFT_FAMILIES, SplitSpec, decode
+
+READ_CACHE_BYTES = 16 * 1024 * 1024  # chunk cache per dataset when reading compressed files
+
+
+class SplitFileError(ValueError):
+    """A file that is not a complete, readable split file written by ``generate``."""
+
+
+@dataclass(frozen=True)
+class SplitMeta:
+    """What a split group declares: size, storage dtype, factor space, sampling and rendering."""
+
+    name: str
+    n: int
+    dtype: str
+    seed: int
+    stream: str
+    space: FactorSpace
+    render_options: dict
+    checksums: dict
+    shift: dict = field(default_factory=dict)
+
+    @property
+    def spec(self) -> SplitSpec:
+        """The split's ``SplitSpec``, with its shift ``(family, level)`` for a shift split."""
+        shift = None
+        if self.shift:
+            shift = (str(self.shift["shift_family"]), float(self.shift["shift_level"]))
+        return SplitSpec(self.name, self.n, self.space, self.stream, shift)
+
+    @property
+    def resolution(self) -> int:
+        return int(self.render_options["resolution"])
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split())
+
+
+def open_split_file(path: str | os.PathLike, *, cache_bytes: int = READ_CACHE_BYTES) -> h5py.File:
+    """Open a complete split file read-only, after checking that it is one.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        SplitFileError: not HDF5, truncated or unreadable, not written by ``generate``, from a
+            newer format version, or incomplete.
+    """
+    if not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise bad_value("path", path, "a path to a split file")
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such file: {str(path)!r}")
+    if not path.is_file():
+        raise SplitFileError(f"{str(path)!r} is not a file")
+    try:
+        is_hdf5 = h5py.is_hdf5(path)
+    except OSError:
+        is_hdf5 = False
+    if not is_hdf5:
+        raise SplitFileError(f"{str(path)!r} is not an HDF5 file")
+    try:
+        f = h5py.File(path, "r", rdcc_nbytes=cache_bytes)
+    except OSError as err:
+        raise SplitFileError(f"{str(path)!r} cannot be read; truncated or corrupted? ({_one_line(err)})") from None
+    try:
+        fmt = f.attrs.get("format")
+        if fmt != FORMAT:
+            raise SplitFileError(f"{str(path)!r} is not a Spirograph split file (format attribute {fmt!r}, expected {FORMAT!r})")
+        version = int(f.attrs.get("format_version", -1))
+        if not 1 <= version <= FORMAT_VERSION:
+            raise SplitFileError(f"{str(path)!r} has format version {version}; this package reads versions 1..{FORMAT_VERSION}")
+        if not bool(f.attrs.get("complete", False)):
+            raise SplitFileError(f"{str(path)!r} is incomplete (its writer did not finish)")
+        split_names(f)
+    except SplitFileError:
+        f.close()
+        raise
+    except (OSError, KeyError, ValueError, TypeError) as err:
+        f.close()
+        raise SplitFileError(f"{str(path)!r} has unreadable metadata; corrupted? ({_one_line(err)})") from None
+    return f
+
+
+def split_names(f: h5py.File) -> list[str]:
+    """The split group paths a file declares, in writing order."""
+    names = json.loads(f.attrs["splits"])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise SplitFileError(f"{f.filename!r}: malformed 'splits' attribute")
+    return names
+
+
+def split_meta(f: h5py.File, split: str) -> SplitMeta:
+    """Read and check the metadata and dataset shapes of one split.
+
+    Raises:
+        ValueError: ``split`` is not in the file (with a did-you-mean hint).
+        SplitFileError: missing or inconsistent groups, datasets or attributes.
+    """
+    names = split_names(f)
+    if split not in names:
+        raise unknown_name("split", split, names)
+    where = f"{f.filename!r}, split {split!r}"
+    try:
+        group = f[split]
+        a = group.attrs
+        space = FactorSpace.from_dict(json.loads(a["space"]))
+        render_options = {k: a[k].item() if hasattr(a[k], "item") else a[k] for k in ("resolution", "n_points", "extent", "normalize")}
+        meta = SplitMeta(
+            name=split,
+            n=int(a["n"]),
+            dtype=str(a["dtype"]),
+            seed=int(a["seed"]),
+            stream=str(a["stream"]),
+            space=space,
+            render_options=render_options,
+            checksums={k: str(a[f"checksum_{k}"]) for k in ("images", "content", "nuisance")},
+            shift={k: a[k] for k in ("shift_family", "shift_level", "shift_target", "mean_shift", "width_change") if k in a},
+        )
+        shapes = {
+            "images": (meta.n, 3, meta.resolution, meta.resolution),
+            "content": (meta.n, len(space.content)),
+            "nuisance": (meta.n, len(space.nuisance)),
+        }
+        for key, shape in shapes.items():
+            if group[key].shape != shape:
+                raise SplitFileError(f"{where}: dataset {key!r} has shape {group[key].shape}, expected {shape}")
+        if meta.dtype not in DTYPES or group["images"].dtype != np.dtype(meta.dtype):
+            raise SplitFileError(f"{where}: images dtype {group['images'].dtype} does not match attribute {meta.dtype!r}")
+        if int(a["n_done"]) != meta.n:
+            raise SplitFileError(f"{where}: only {int(a['n_done'])} of {meta.n} items were written")
+    except SplitFileError:
+        raise
+    except (KeyError, OSError, ValueError, TypeError) as err:
+        raise SplitFileError(f"{where}: missing or malformed metadata; corrupted? ({_one_line(err)})") from None
+    return meta
+
+
+def load_split(path: str | os.PathLike, split: str = "train", start: int = 0, stop: int | None = None):
+    """Items ``start .. stop-1`` of a split, decoded.
+
+    Returns:
+        ``(images (n, 3, R, R) float32, content (n, n_content) float32, nuisance (n, n_nuisance)
+        float32)`` tensors.
+    """
+    with open_split_file(path) as f:
+        meta = split_meta(f, split)
+        start = check_int("start", start, 0)
+        stop = meta.n if stop is None else check_int("stop", stop, start)
+        if stop > meta.n:
+            raise bad_value("stop", stop, f"at most {meta.n} (the size of split {split!r})")
+        group = f[split]
+        try:
+            images = decode(group["images"][start:stop], meta.dtype)
+            return images, torch.from_numpy(group["content"][start:stop]), torch.from_numpy(group["nuisance"][start:stop])
+        except OSError as err:
+            raise SplitFileError(f"{str(path)!r}, split {split!r}: unreadable data; corrupted? ({_one_line(err)})") from None
+
+
+def info(path: str | os.PathLike) -> str:
+    """A short multi-line summary of a split file: settings, roles and one line per split."""
+    path = Path(path)
+    with open_split_file(path) as f:
+        a = f.attrs
+        metas = [split_meta(f, s) for s in split_names(f)]
+        space = FactorSpace.from_dict(json.loads(a["space"]))
+        lines = [
+            f"{path.name}: {_size(path)}, written by spirograph-bench {a['package_version']} (format {int(a['format_version'])})",
+            f"seed {int(a['seed'])}, resolution {int(a['resolution'])}, n_points {int(a['n_points'])}, "
+            f"extent {float(a['extent']):g}, normalize {a['normalize']}, dtype {a['dtype']}, compression {a['compression']}",
+            f"content: {', '.join(space.content)}; nuisance: {', '.join(space.nuisance)}",
+            f"{'split':<22} {'items':>8}  {'images':<8} shift",
+        ]
+        for meta in metas:
+            shift = "-"
+            if meta.shift:
+                family = SHIFT_FAMILIES.get(str(meta.shift["shift_family"]))
+                label = family.title if family else str(meta.shift["shift_family"])
+                names = [n for n in meta.space.nuisance if meta.space[n] != space[n]]
+                ranges = ", ".join(f"{n}∈[{meta.space[n].low:g}, {meta.space[n].high:g}]" for n in names)
+                shift = f"{label} {float(meta.shift['shift_level']):+g} ({ranges})"
+            lines.append(f"{meta.name:<22} {meta.n:>8}  {meta.dtype:<8} {shift}")
+    return "\n".join(lines)
+
+
+def _size(path: Path) -> str:
+    size = path.stat().st_size
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size} B"  # pragma: no cover
