@@ -1,4 +1,4 @@
-"""Matplotlib figures of Spirograph images: sample grids and factor traversals.
+"""Matplotlib figures: sample grids, factor traversals and training curves.
 
 Figures are built on the Agg canvas directly (``matplotlib.figure.Figure``), so nothing touches
 pyplot's global state or needs a display. ``path=`` saves the figure; an existing file is only
@@ -181,3 +181,156 @@ def factor_traversal(
     if path is not None:
         save_figure(fig, path, overwrite=overwrite)
     return fig
+
+
+# -- training curves ------------------------------------------------------------------------------
+METRICS_FILE = "metrics.jsonl"
+"""The training log of a run directory: one JSON object per logged step (``spirograph-train``)."""
+CURVES_FILE = "curves.png"
+"""The figure of a run's log that ``spirograph-train`` writes at the end of a run."""
+_NOT_TERMS = ("step", "epoch", "lr", "pairs_per_s", "loss")
+
+
+def read_metrics(path) -> list[dict]:
+    """Read a training log (JSON lines, each an object with an integer ``step``), sorted by step.
+
+    Args:
+        path: a ``metrics.jsonl`` file, or a run directory holding one.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: a line that is not a JSON object with an integer ``step`` (file and line named),
+            or a log with no lines.
+    """
+    import json
+
+    if not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise bad_value("path", path, "a metrics.jsonl file or a run directory")
+    path = Path(path)
+    if path.is_dir():
+        path = path / METRICS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"training log {str(path)!r} does not exist")
+    records = []
+    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except (json.JSONDecodeError, RecursionError):
+            raise bad_value("path", str(path), f"JSON lines (line {number} is not JSON)") from None
+        if not isinstance(record, dict) or isinstance(record.get("step"), bool) or not isinstance(record.get("step"), int):
+            raise bad_value("path", str(path), f"JSON objects with an integer 'step' (line {number} is not)")
+        records.append(record)
+    if not records:
+        raise bad_value("path", str(path), "a training log with at least one logged step (it is empty)")
+    return sorted(records, key=lambda r: r["step"])
+
+
+def _numeric(records, key: str) -> tuple[list[float], list[float]]:
+    steps, values = [], []
+    for record in records:
+        value = record.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            steps.append(record["step"])
+            values.append(float(value))
+    return steps, values
+
+
+def training_curves(runs, *, title: str | None = None, path=None, overwrite: bool = False) -> Figure:
+    """Loss, the other logged terms, learning rate and throughput against step, for one or more runs.
+
+    Each run keeps one colour (a hash of its label, as on the leaderboard figure); in the
+    "other terms" panel a run's terms differ by line style (by colour when there is one run).
+
+    Args:
+        runs: mapping ``label -> records`` (``read_metrics`` output), or one run directory /
+            ``metrics.jsonl`` path, or a sequence of them (labelled by their folder names).
+        title: optional figure title.
+        path: save the figure there; refused if it exists unless ``overwrite``.
+
+    Returns:
+        The ``matplotlib.figure.Figure``.
+
+    Raises:
+        ValueError: no runs, a bad log, or a bad path; FileExistsError.
+    """
+    from .harness.plots import entry_colour
+
+    runs = _as_runs(runs)
+    if path is not None:
+        check_figure_path(path, overwrite=overwrite)
+    fig = Figure(figsize=(12, 7.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    (ax_loss, ax_terms), (ax_lr, ax_speed) = fig.subplots(2, 2)
+    styles = ("-", "--", ":", "-.")
+    term_colours = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
+    positive = True
+    for label, records in runs.items():
+        colour = entry_colour(label)
+        steps, values = _numeric(records, "loss")
+        ax_loss.plot(steps, values, color=colour, label=label)
+        terms = sorted({k for r in records for k in r if k not in _NOT_TERMS})
+        for index, term in enumerate(terms):
+            steps, values = _numeric(records, term)
+            if not steps:
+                continue
+            positive = positive and min(values) > 0
+            one = len(runs) == 1
+            ax_terms.plot(steps, values, color=term_colours[index % len(term_colours)] if one else colour,
+                          linestyle="-" if one else styles[index % len(styles)], label=term if one else f"{label}: {term}")
+        steps, values = _numeric(records, "lr")
+        ax_lr.plot(steps, values, color=colour, label=label)
+        steps, values = _numeric(records, "pairs_per_s")
+        ax_speed.plot(steps, values, color=colour, marker="o", markersize=2, label=label)
+    for ax, name in ((ax_loss, "loss (mean over each logging window)"), (ax_terms, "other logged terms (loss parts, weights)"),
+                     (ax_lr, "learning rate"), (ax_speed, "throughput (pairs/s)")):
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    if positive and ax_terms.get_lines():
+        ax_terms.set_yscale("log")
+    if title:
+        fig.suptitle(title, fontsize=11)
+    if path is not None:
+        save_figure(fig, path, overwrite=overwrite)
+    return fig
+
+
+def _as_runs(runs) -> dict:
+    if isinstance(runs, (str, os.PathLike)):
+        runs = [runs]
+    if isinstance(runs, dict):
+        out = {str(label): list(records) for label, records in runs.items()}
+    else:
+        try:
+            items = list(runs)
+        except TypeError:
+            raise bad_value("runs", type(runs).__name__, "run directories, metrics.jsonl paths, or a mapping label -> records") from None
+        out = {}
+        for item in items:
+            folder = Path(item) if Path(item).is_dir() else Path(item).parent
+            label = folder.resolve().name or str(item)
+            while label in out:  # two runs in folders of the same name
+                label += "'"
+            out[label] = read_metrics(item)
+    if not out:
+        raise bad_value("runs", [], "at least one run")
+    for label, records in out.items():
+        if not records or not all(isinstance(r, dict) and isinstance(r.get("step"), int) for r in records):
+            raise bad_value(f"runs[{label!r}]", "records", "a non-empty list of objects with an integer 'step'")
+    return out
+
+
+def write_run_curves(run_dir, *, overwrite: bool = True) -> Path:
+    """Draw a run directory's ``metrics.jsonl`` into its ``curves.png`` (replaced by default).
+
+    Raises:
+        FileNotFoundError, ValueError: as ``read_metrics``.
+    """
+    run_dir = Path(run_dir)
+    label = run_dir.resolve().name
+    training_curves({label: read_metrics(run_dir)}, title=f"training run {label}", path=run_dir / CURVES_FILE, overwrite=overwrite)
+    return run_dir / CURVES_FILE
