@@ -169,6 +169,9 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> Path:
             trainer.load_checkpoint()
         trainer.fit()
         if rank == 0:
+            from spirograph.viz import write_run_curves
+
+            write_run_curves(run_dir.path)  # curves.png: the run's metrics.jsonl, drawn at the end of every run
             if args.validate:
                 trainer.write_validation()
             if args.suite != SUITES_NONE:

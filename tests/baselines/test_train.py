@@ -58,7 +58,8 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys, extra, message):
 def test_run_writes_config_metrics_checkpoint_and_encoder(tmp_path):
     assert run(tmp_path, *INVCLR) == 0
     files = {p.name for p in (tmp_path / "run").iterdir()}
-    assert {"config.json", "checkpoint.pt", "metrics.jsonl", "encoder.pt"} <= files
+    assert {"config.json", "checkpoint.pt", "metrics.jsonl", "encoder.pt", "curves.png"} <= files
+    assert (tmp_path / "run" / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # drawn at the end of every run
     lines = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [l["step"] for l in lines] == list(range(1, 7))
     assert {"loss", "nt_xent", "penalty", "lam", "lr", "pairs_per_s"} <= set(lines[0])
@@ -139,6 +140,7 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path, monkeypatc
     assert _state(tmp_path / "resumed")["step"] == 2
     monkeypatch.setattr(Trainer, "train_step", original)
     assert run(tmp_path, *INVCLR, "--resume", name="resumed") == 0
+    assert (tmp_path / "resumed" / "curves.png").is_file()  # a resumed run draws its whole log too
     a, b = _state(tmp_path / "straight"), _state(tmp_path / "resumed")
     assert a["step"] == b["step"] == 6
     for key in a["model"]:
