@@ -8,9 +8,15 @@ on a small fixed batch before scoring, so a broken encoder fails in a second wit
 from __future__ import annotations
 
 import abc
-
+import difflib
+import hashlib
 import importlib
+import importlib.util
 import os
+import re
+import sys
+import types
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -113,31 +119,37 @@ def reference_encoder(name: str) -> Any:
 
 
 def load_encoder(spec: str, weights: str | os.PathLike | None = None) -> Any:
-    """Build an encoder from ``MODULE:CALLABLE`` and optionally load a state dict into it.
+    """Build an encoder from ``MODULE:CALLABLE`` or ``FILE.py:CALLABLE`` and optionally load weights.
 
-    ``CALLABLE`` is called without arguments and must return the encoder. Weights load with
-    ``torch.load(weights_only=True)`` onto the CPU: a state dict, or a mapping holding one under
-    ``"state_dict"``.
+    ``MODULE`` is imported from the import path (an installed package, or a folder on
+    ``PYTHONPATH``; the ``spirograph`` command does not put the current folder on it).
+    ``FILE.py`` is a path to a Python file, loaded as a module under its own name with its folder
+    put at the front of the import path, as ``python FILE.py`` would, so it can import its
+    neighbours. ``CALLABLE`` is called without arguments and must return the encoder. Weights
+    load with ``torch.load(weights_only=True)`` onto the CPU: a state dict, or a mapping holding
+    one under ``"state_dict"``.
 
     Raises:
-        ValueError: a malformed spec, a module or attribute that does not exist (did-you-mean), a
-            builder that raises or returns a non-callable, weights for a non-Module encoder or
-            weights whose keys or shapes do not match.
+        ValueError: a malformed spec, a module, file or callable that does not exist (did-you-mean
+            over the callables the module defines), a builder that raises or returns a
+            non-callable, weights for a non-Module encoder or weights whose keys or shapes do not match.
         OSError: a weights file that does not exist or does not load.
     """
-    if not isinstance(spec, str) or spec.count(":") != 1 or not all(spec.split(":")):
-        raise bad_value("encoder", spec, "MODULE:CALLABLE, e.g. 'mypackage.models:build_encoder'")
-    module_name, attribute = spec.split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise bad_value("encoder", spec, f"an importable module (importing {module_name!r} failed: {_first_line(err)})") from None
-    if not hasattr(module, attribute):
-        public = [name for name in dir(module) if not name.startswith("_")]
-        raise unknown_name(f"callable in module {module_name!r}", attribute, public)
-    builder = getattr(module, attribute)
-    if not callable(builder):
-        raise bad_value("encoder", spec, f"a callable, got {type(builder).__name__}")
+    allowed = "MODULE:CALLABLE or FILE.py:CALLABLE, e.g. 'mypackage.models:build_encoder' or 'models/my_encoder.py:build'"
+    if not isinstance(spec, str):
+        raise bad_value("encoder", spec, allowed)
+    source, _, attribute = spec.rpartition(":")
+    if not source or not attribute.isidentifier() or (not _is_file_spec(source) and ":" in source):
+        raise bad_value("encoder", spec, allowed)
+    module = _load_file(spec, source) if _is_file_spec(source) else _import_module(spec, source)
+    builder = getattr(module, attribute, None)
+    if builder is None or not callable(builder):
+        defined = defined_callables(module)
+        close = difflib.get_close_matches(attribute, defined, n=1)
+        hint = f" did you mean {close[0]!r}?" if close else ""
+        listing = f"callables defined in it: {', '.join(defined)}" if defined else "it defines no callables"
+        kind = "" if builder is None else f" ({attribute} is a {type(builder).__name__})"
+        raise ValueError(f"encoder={spec!r}: {source!r} has no callable {attribute!r}{kind};{hint} {listing}")
     try:
         encoder = builder()
     except Exception as err:  # a user's builder may raise anything: report it as one line
@@ -147,6 +159,58 @@ def load_encoder(spec: str, weights: str | os.PathLike | None = None) -> Any:
     if weights is not None:
         load_weights(encoder, weights)
     return encoder
+
+
+def defined_callables(module: types.ModuleType) -> list[str]:
+    """Public functions and classes defined in ``module`` itself (not the names it imported), sorted."""
+    return sorted(
+        name for name, value in vars(module).items()
+        if not name.startswith("_") and callable(value) and getattr(value, "__module__", None) == module.__name__
+    )
+
+
+def _is_file_spec(source: str) -> bool:
+    return source.endswith(".py") or "/" in source or os.sep in source
+
+
+def _import_module(spec: str, module_name: str) -> types.ModuleType:
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as err:
+        hint = ""
+        local = Path(module_name.replace(".", os.sep) + ".py")
+        if local.is_file():
+            # The console script's import path does not hold the current folder: say how to load it.
+            hint = f"; {str(local)!r} is in the current folder, which is not on the import path: pass --encoder {local}:{spec.rpartition(':')[2]}"
+        raise bad_value("encoder", spec, f"an importable module (importing {module_name!r} failed: {_first_line(err)}){hint}") from None
+
+
+def _load_file(spec: str, source: str) -> types.ModuleType:
+    path = Path(source).expanduser()
+    if path.suffix != ".py":
+        raise bad_value("encoder", spec, "FILE.py:CALLABLE with a path ending in .py, or MODULE:CALLABLE")
+    if not path.is_file():
+        raise bad_value("encoder", spec, f"an existing Python file (no file {str(path)!r})")
+    path = path.resolve()
+    # A private, path-derived module name: never shadows an installed module of the same stem.
+    digest = hashlib.sha256(str(path).encode("utf-8")).hexdigest()[:12]
+    name = f"spirograph_user_encoder_{re.sub(r'[^0-9a-zA-Z_]', '_', path.stem)}_{digest}"
+    if name in sys.modules:
+        return sys.modules[name]
+    folder = str(path.parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    if module_spec is None or module_spec.loader is None:  # pragma: no cover - a .py file always has a loader
+        raise bad_value("encoder", spec, "a Python source file")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as err:  # user code: report its failure as one line
+        del sys.modules[name]
+        raise bad_value("encoder", spec, f"a file that runs (loading {str(path)!r} raised {type(err).__name__}: {_first_line(err)})") from None
+    return module
 
 
 def load_weights(encoder: Any, weights: str | os.PathLike) -> None:
@@ -195,7 +259,7 @@ def call_encoder(encoder: Any, images: torch.Tensor | None, content: torch.Tenso
         what: a description of the batch for error messages.
 
     Returns:
-        Features (B, D) as float32 on the CPU.
+        Features (B, D) on the CPU: float64 if the encoder returned float64, else float32.
 
     Raises:
         EncoderError: the encoder raised, or returned something other than a finite floating
@@ -217,7 +281,8 @@ def call_encoder(encoder: Any, images: torch.Tensor | None, content: torch.Tenso
         raise EncoderError(f"the encoder returned shape {tuple(out.shape)} on {what}; expected at least one feature")
     if not out.is_floating_point():
         raise EncoderError(f"the encoder returned dtype {out.dtype} on {what}; expected floating features")
-    out = out.detach().to("cpu", torch.float32)
+    # float64 features stay float64: the invariance statistics must not lose a large offset's digits.
+    out = out.detach().to("cpu", torch.float64 if out.dtype == torch.float64 else torch.float32)
     if not torch.isfinite(out).all():
         bad = int((~torch.isfinite(out)).any(dim=1).sum())
         raise EncoderError(f"the encoder returned non-finite features (NaN or inf) for {bad} of {batch} images on {what}")

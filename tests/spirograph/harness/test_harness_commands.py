@@ -77,7 +77,12 @@ def test_score_user_encoder_with_weights(capsys, user_module, tmp_path):
         (["--encoder", "{m}:nan_encoder"], "non-finite features"),
         (["--encoder", "{m}:build", "--weights", "missing.pt"], "does not exist"),
         (["--encoder", "{m}:linear", "--weights", "garbage.pt"], "does not load with torch.load"),
-        (["--encoder", "{m}:nope"], "unknown callable in module"),
+        (["--encoder", "{m}:nope"], "has no callable 'nope'; callables defined in it: build, linear, nan_encoder"),
+        (["--encoder", "{m}:buld"], "has no callable 'buld'; did you mean 'build'? callables defined in it: build, linear"),
+        (["--encoder", "{m}:torch"], "callables defined in it: build"),
+        (["--encoder", "missing_file.py:build"], "an existing Python file (no file 'missing_file.py')"),
+        (["--encoder", "{m}.py:nope"], "has no callable 'nope'; callables defined in it: build, linear, nan_encoder"),
+        (["--encoder", "broken.py:build"], "loading"),
         (["--encoder", "{m}"], "MODULE:CALLABLE"),
         (["--reference", "oracle", "--disclose", "novalue"], "KEY=VALUE"),
         (["--reference", "pixels", "--weights", "w.pt"], "no weights with --reference"),
@@ -85,6 +90,7 @@ def test_score_user_encoder_with_weights(capsys, user_module, tmp_path):
 )
 def test_score_errors_write_nothing(capsys, user_module, tmp_path, argv, message):
     (tmp_path / "garbage.pt").write_bytes(b"\x00junk")
+    (tmp_path / "broken.py").write_text("raise RuntimeError('no\\nsecond line')\n")
     before = sorted(os.listdir(tmp_path))
     argv = [a.format(m=user_module) for a in argv]
     code, out, err = run(capsys, "score", *argv, "--out", "r.json", "--quiet")
@@ -127,3 +133,41 @@ def test_leaderboard_rejects_invalid_files(capsys, tmp_path, monkeypatch):
     assert code == 2 and "at least one result file" in err
     code, _, err = run(capsys, "leaderboard", "--references", "--plot", "x.gif")
     assert code == 2 and ".png" in err
+
+
+def _unwritable_directory(tmp_path):
+    """A directory where no file can be created: mode 0o555, or (as root, who ignores modes) /sys."""
+    if os.geteuid() != 0:
+        folder = tmp_path / "read-only"
+        folder.mkdir()
+        folder.chmod(0o555)
+        return folder
+    try:
+        os.close(os.open("/sys/.spirograph-probe", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError:
+        return "/sys"
+    pytest.skip("no directory refuses new files here (running as root with a writable /sys)")
+
+
+def test_score_into_an_unwritable_directory_fails_before_scoring(capsys, tmp_path, monkeypatch):
+    folder = _unwritable_directory(tmp_path)
+
+    def never(*args, **kwargs):
+        raise AssertionError("scoring started before the output was checked")
+
+    monkeypatch.setattr(__import__("sys").modules["spirograph.harness.score"], "score", never)
+    for out in (f"{folder}/r.json", str(tmp_path / "missing" / "r.json")):
+        code, _, err = run(capsys, "score", "--reference", "oracle", "--tasks", "linear", "--out", out, "--quiet")
+        assert code == 2 and err.count("\n") == 1 and out in err
+        assert "not writable" in err or "does not exist" in err
+
+
+def test_score_user_encoder_from_a_file(capsys, tmp_path, monkeypatch):
+    (tmp_path / "myenc.py").write_text("from torch import nn\n\ndef build():\n    return nn.Sequential(nn.AvgPool2d(8), nn.Flatten())\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.path", [p for p in __import__("sys").path if p not in ("", ".", str(tmp_path))])
+    code, _, err = run(capsys, "score", "--encoder", "myenc:build", "--tasks", "linear", "--out", "r.json", "--quiet")
+    assert code == 2 and "pass --encoder myenc.py:build" in err and err.count("\n") == 1
+    code, _, err = run(capsys, "score", "--encoder", "myenc.py:build", "--tasks", "linear", "--out", "r.json", "--quiet")
+    assert code == 0, err
+    assert ScoreResult.load(tmp_path / "r.json").name == "build"

@@ -147,10 +147,11 @@ def test_load_encoder(user_module, tmp_path):
         ("no_colon", ValueError, "expected MODULE:CALLABLE"),
         ("a:b:c", ValueError, "expected MODULE:CALLABLE"),
         ("no_such_module_xyz:build", ValueError, "an importable module"),
-        ("{m}:biuld", ValueError, "unknown callable in module .*did you mean 'build'"),
+        ("{m}:biuld", ValueError, "has no callable 'biuld'; did you mean 'build'\\? callables defined in it: broken, build, not_an_encoder$"),
+        ("{m}:nn", ValueError, "has no callable 'nn' \\(nn is a module\\); callables defined in it: broken, build, not_an_encoder$"),
         ("{m}:broken", EncoderError, "raised KeyError"),
         ("{m}:not_an_encoder", ValueError, "returning a callable encoder"),
-        ("{m}:NOT_CALLABLE", ValueError, "expected a callable"),
+        ("{m}:NOT_CALLABLE", ValueError, "has no callable 'NOT_CALLABLE' \\(NOT_CALLABLE is a int\\)"),
     ],
 )
 def test_load_encoder_errors(user_module, spec, error, message):
@@ -173,3 +174,33 @@ def test_weights_errors(user_module, tmp_path):
         load_weights(encoder, tmp_path / "list.pt")
     with pytest.raises(ValueError, match="only for an nn.Module"):
         load_weights(lambda x: x, tmp_path / "other.pt")
+
+
+def test_load_encoder_from_a_file(tmp_path, monkeypatch):
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / "layers_for_file_test.py").write_text("from torch import nn\nWIDTH = 7\n")
+    (folder / "my_encoder.py").write_text(textwrap.dedent("""
+        import torch
+        from torch import nn
+        from layers_for_file_test import WIDTH  # a neighbour of the file, found as python FILE.py would
+
+        def build():
+            return nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, WIDTH))
+    """))
+    monkeypatch.setattr("sys.path", list(__import__("sys").path))
+    encoder = load_encoder(f"{folder / 'my_encoder.py'}:build")
+    assert encoder[1].out_features == 7
+    monkeypatch.chdir(tmp_path)
+    assert load_encoder("models/my_encoder.py:build")[1].out_features == 7
+    with pytest.raises(ValueError, match="has no callable 'biuld'; did you mean 'build'\\? callables defined in it: build$"):
+        load_encoder("models/my_encoder.py:biuld")
+    with pytest.raises(ValueError, match="an existing Python file"):
+        load_encoder("models/missing.py:build")
+    with pytest.raises(ValueError, match="ending in .py"):
+        load_encoder("models/my_encoder.txt:build")
+    # A module name that is a file of the current folder, which the command's import path lacks: say so.
+    monkeypatch.chdir(folder)
+    monkeypatch.setattr("sys.path", [p for p in __import__("sys").path if p not in ("", ".", str(folder))])
+    with pytest.raises(ValueError, match="'my_encoder.py' is in the current folder.*pass --encoder my_encoder.py:build"):
+        load_encoder("my_encoder:build")
