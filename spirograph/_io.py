@@ -195,7 +195,8 @@ def exclusive_lock(path: str | os.PathLike, *, what: str = "output") -> Iterator
         except BlockingIOError:
             os.close(fd)
             raise OutputLockedError(
-                errno.EAGAIN, f"{what} {str(path)!r} is being written by {_holder(lock)} (lock {str(lock)!r}); wait for it to finish or stop it"
+                errno.EAGAIN,
+                f"{what} {str(path)!r} is being written by {_holder(lock)} (lock {str(lock)!r}); wait for it to finish or stop it",
             ) from None
         except BaseException:
             os.close(fd)

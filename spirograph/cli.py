@@ -17,7 +17,7 @@ from ._version import __version__
 
 __all__ = ["COMMAND_MODULES", "CommandError", "build_parser", "main"]
 
-COMMAND_MODULES = ("spirograph.splits.commands", "spirograph.harness.commands")
+COMMAND_MODULES = ("spirograph.splits.commands", "spirograph.harness.commands", "spirograph.viz_commands")
 
 
 def build_parser() -> argparse.ArgumentParser:

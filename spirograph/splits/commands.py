@@ -42,14 +42,18 @@ def register(subparsers) -> None:
     gen.add_argument("--content", default=",".join(DEFAULT_CONTENT), help="comma-separated content factors; the rest are nuisance")
     gen.add_argument("--range", action="append", default=[], metavar="NAME=LOW,HIGH", help="factor range override (repeatable)")
     gen.add_argument("--pin", action="append", default=[], metavar="NAME=VALUE", help="fix a factor to a constant (repeatable)")
-    gen.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK, help=f"images per write (default {DEFAULT_CHUNK}); output does not depend on it")
+    gen.add_argument(
+        "--chunk-size", type=int, default=DEFAULT_CHUNK, help=f"images per write (default {DEFAULT_CHUNK}); output does not depend on it"
+    )
     gen.add_argument("--workers", type=int, default=1, help="rendering processes (default 1); output does not depend on it")
     gen.add_argument("--overwrite", action="store_true", help="replace an existing OUT (or a stale partial file)")
     gen.add_argument("--resume", action="store_true", help="continue the partial file of an interrupted run")
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
     gen.set_defaults(func=_generate)
 
-    ver = subparsers.add_parser("verify", help="recompute checksums and re-render a sample of items", description="Check a split file's integrity.")
+    ver = subparsers.add_parser(
+        "verify", help="recompute checksums and re-render a sample of items", description="Check a split file's integrity."
+    )
     ver.add_argument("path", metavar="FILE.h5")
     ver.add_argument("--sample", type=int, default=64, help="items re-rendered per split (default 64)")
     ver.add_argument("--seed", type=int, default=0, help="seed of the sample choice (default 0)")
@@ -59,7 +63,9 @@ def register(subparsers) -> None:
     inf.add_argument("path", metavar="FILE.h5")
     inf.set_defaults(func=_info)
 
-    show = subparsers.add_parser("show", help="draw a grid of images from a split file", description="Save a grid of a split's first images.")
+    show = subparsers.add_parser(
+        "show", help="draw a grid of images from a split file", description="Save a grid of a split's first images."
+    )
     show.add_argument("path", metavar="FILE.h5")
     show.add_argument("--out", required=True, metavar="GRID.png", help="image file to write (png, pdf, svg, ...)")
     show.add_argument("--split", default="train", help="split to draw from (default train)")
@@ -147,7 +153,8 @@ def _show(args) -> int:
     with open_split_file(args.path) as f:
         n = split_meta(f, args.split).n
     images, _, _ = load_split(args.path, args.split, 0, min(args.n, n))
-    sample_grid(images, nrow=args.nrow, title=f"{args.path} [{args.split}] items 0..{len(images) - 1}", path=args.out, overwrite=args.overwrite)
+    sample_grid(
+        images, nrow=args.nrow, title=f"{args.path} [{args.split}] items 0..{len(images) - 1}", path=args.out, overwrite=args.overwrite
+    )
     print(f"wrote {args.out}")
     return 0
-

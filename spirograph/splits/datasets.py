@@ -149,7 +149,9 @@ class SpirographH5(_SplitDataset):
                 return rows[[where[i] for i in selection]]
             return source[selection]
         except OSError as err:
-            raise SplitFileError(f"{str(self.path)!r}, split {self.split!r}: unreadable data; corrupted? ({' '.join(str(err).split())})") from None
+            raise SplitFileError(
+                f"{str(self.path)!r}, split {self.split!r}: unreadable data; corrupted? ({' '.join(str(err).split())})"
+            ) from None
 
     def __getitem__(self, index: int):
         i = self._index(index)
@@ -240,7 +242,9 @@ class SpirographRendered(_SplitDataset):
         if not isinstance(space, FactorSpace):
             raise bad_value("space", type(space).__name__, "a spirograph.FactorSpace")
         self.spec = self._split = split_spec(space, split, n)
-        self.render_options = Spirograph(self.spec.space, resolution=resolution, n_points=n_points, extent=extent, normalize=normalize).render_options()
+        self.render_options = Spirograph(
+            self.spec.space, resolution=resolution, n_points=n_points, extent=extent, normalize=normalize
+        ).render_options()
         self.dtype = check_choice("dtype", dtype, DTYPES)
         self.stored_dtype = storage_dtype(dtype, self.spec.space)
         self._setup(target, transform, target_transform)
@@ -281,4 +285,3 @@ class SpirographRendered(_SplitDataset):
                 f"Target: {self.target} (content: {', '.join(self.content_names)}; nuisance: {', '.join(self.nuisance_names)})",
             ]
         )
-

@@ -13,7 +13,9 @@ from ..generator import Spirograph
 from .schema import FACTOR_DTYPE, SplitSpec, encode, storage_dtype
 
 
-def render_items(spec: SplitSpec, seed: int, render_options: dict, dtype: str, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def render_items(
+    spec: SplitSpec, seed: int, render_options: dict, dtype: str, lo: int, hi: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Items ``lo .. hi-1`` of a split as storage arrays.
 
     Returns:

@@ -78,9 +78,7 @@ def _check_checksums(group, meta: SplitMeta, report: VerifyReport) -> None:
             checksum(ds[lo : lo + _READ_BLOCK], hasher)
         computed = "sha256:" + hasher.hexdigest()
         if computed != meta.checksums[key]:
-            report.problems.append(
-                f"{meta.name}/{key}: checksum mismatch (stored {meta.checksums[key][:19]}…, computed {computed[:19]}…)"
-            )
+            report.problems.append(f"{meta.name}/{key}: checksum mismatch (stored {meta.checksums[key][:19]}…, computed {computed[:19]}…)")
 
 
 def _check_sample(group, meta: SplitMeta, rng, sample: int, report: VerifyReport) -> None:

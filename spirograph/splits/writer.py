@@ -29,7 +29,18 @@ from .._version import __version__
 from ..factors import FactorSpace
 from ..generator import Spirograph
 from .items import render_items
-from .schema import DEFAULT_DTYPE, DTYPES, FACTOR_DTYPE, FORMAT, FORMAT_VERSION, SplitSpec, checksum, partial_path, plan_splits, storage_dtype
+from .schema import (
+    DEFAULT_DTYPE,
+    DTYPES,
+    FACTOR_DTYPE,
+    FORMAT,
+    FORMAT_VERSION,
+    SplitSpec,
+    checksum,
+    partial_path,
+    plan_splits,
+    storage_dtype,
+)
 
 COMPRESSIONS = ("gzip", "lzf")
 DEFAULT_CHUNK = 4096  # images rendered and written per step: ~50 MB of float32 work at R = 32
@@ -108,7 +119,9 @@ def _create(tmp: Path, specs, config: dict, seed, render_options, dtype, compres
             layout = {"compression": compression, "shuffle": compression == "gzip"}
             if compression == "gzip":
                 layout["compression_opts"] = 4
-        images = group.create_dataset("images", (spec.n, 3, res, res), dtype=stored, chunks=(rows, 3, res, res) if compression else None, **layout)
+        images = group.create_dataset(
+            "images", (spec.n, 3, res, res), dtype=stored, chunks=(rows, 3, res, res) if compression else None, **layout
+        )
         images.attrs["encoding"] = "value / 255 (stored floor(clip(x, 0, 1) * 255 + 0.5))" if stored == "uint8" else "value"
         for key, names in (("content", space.content), ("nuisance", space.nuisance)):
             chunks = (min(spec.n, 4096), max(1, len(names))) if compression and names else None

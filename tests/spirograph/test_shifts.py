@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from spirograph import FactorSpace
-from spirograph.splits import parse_shifts, plan_splits, split_spec
 from spirograph.harness.suites import ROBUSTNESS_FAMILIES
 from spirograph.shifts import BY_SPLIT_NAME, SHIFT_FAMILIES, check_level, get_family, shift_space
+from spirograph.splits import parse_shifts, plan_splits, split_spec
 
 
 def test_names_in_files_and_results_are_the_released_ones():

@@ -9,8 +9,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from spirograph.splits import SpirographH5, SpirographRendered
-from spirograph.splits import SplitFileError, generate, load_split
+from spirograph.splits import SpirographH5, SpirographRendered, SplitFileError, generate, load_split
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,21 @@ import pytest
 import torch
 
 from spirograph import FactorSpace, Spirograph
-from spirograph.splits import SplitFileError, generate, info, load_split, open_split_file, partial_path, split_meta, verify
-from spirograph.splits import SHIFT_FAMILIES, encode, parse_shifts, shift_split_name, split_spec
+from spirograph.splits import (
+    SHIFT_FAMILIES,
+    SplitFileError,
+    encode,
+    generate,
+    info,
+    load_split,
+    open_split_file,
+    parse_shifts,
+    partial_path,
+    shift_split_name,
+    split_meta,
+    split_spec,
+    verify,
+)
 
 SHIFTS = "bg_mean:0.2,bg_width:0.1,h_mean:-0.3"
 SPLITS = ["train", "test", "shift/bg_mean+0.2", "shift/bg_width+0.1", "shift/h_mean-0.3"]
