@@ -11,6 +11,7 @@ from spirograph._validate import bad_value, check_choice, check_int, check_posit
 from spirograph.render import NORMALIZATIONS
 
 from .encoders import ENCODERS
+from .optim import LR_SCHEDULES
 
 OPTIMIZERS = ("lars", "sgd", "adamw")
 SCHEDULE_UNITS = ("epoch", "step")
@@ -25,12 +26,19 @@ class TrainConfig:
         n_contents: size of the fixed training set of content vectors (paper: 100,000).
         data_seed: seed of the training contents (stream ``baselines/train``).
         batch_size: global batch (items per step over all ranks; paper: 512); ≥ 2.
-        epochs: passes over the training set; one epoch is ⌊n_contents / batch_size⌋ steps.
+        drop_last: False (paper) ends each epoch with a partial batch of the remaining
+            n_contents mod batch_size items (100k/512: 195 full batches and one of 160, 196 steps);
+            True drops those items from the epoch (⌊n_contents / batch_size⌋ steps).
+        epochs: passes over the training set of ``steps_per_epoch`` steps each.
         max_steps: stop after this many steps (None: the whole schedule); the schedule is unchanged.
         optimizer: "lars" (paper), "sgd" or "adamw".
         base_lr: learning rate per 256 items; the lr is base_lr·batch_size/256 (paper: 1.5 → 3.0).
         momentum, weight_decay, trust_coefficient: optimiser settings (paper: 0.9, 1e-6, 1e-3).
-        warmup_epochs: linear warm-up length in epochs (paper: 10), then cosine to 0.
+        warmup_epochs: linear warm-up length W in epochs (paper: 10).
+        lr_schedule: with u the scheduler unit and T the units of the whole run (``schedule_units``):
+            "cosine-ramp" (paper, the original code's CosineAnnealingWithLinearRampLR):
+            lr_u = lr·min(½(1 + cos(π·u/T)), (u + 1)/W); "warmup-cosine": linear warm-up from
+            0.001·lr over W units, then cosine to 0 over the remaining T − W units.
         schedule_unit: "epoch" (paper: the lr changes once per epoch) or "step".
         resolution, normalize: rendering options (paper: 32, "row").
         checkpoint_every: steps between checkpoints (a checkpoint is also written at the end).
@@ -42,6 +50,7 @@ class TrainConfig:
     n_contents: int = 100_000
     data_seed: int = 0
     batch_size: int = 512
+    drop_last: bool = False
     epochs: int = 50
     max_steps: int | None = None
     optimizer: str = "lars"
@@ -50,6 +59,7 @@ class TrainConfig:
     weight_decay: float = 1e-6
     trust_coefficient: float = 1e-3
     warmup_epochs: float = 10
+    lr_schedule: str = "cosine-ramp"
     schedule_unit: str = "epoch"
     resolution: int = 32
     normalize: str = "row"
@@ -67,6 +77,11 @@ class TrainConfig:
         self.batch_size = check_int("batch_size", self.batch_size, 2)
         if self.batch_size > self.n_contents:
             raise bad_value("batch_size", self.batch_size, f"at most n_contents ({self.n_contents})")
+        if not isinstance(self.drop_last, bool):
+            raise bad_value("drop_last", self.drop_last, "true or false")
+        if not self.drop_last and self.n_contents % self.batch_size == 1:
+            # A one-item batch has no negative for NT-Xent and no BatchNorm statistics.
+            raise bad_value("drop_last", self.drop_last, f"true when n_contents mod batch_size is 1 ({self.n_contents} mod {self.batch_size})")
         self.epochs = check_int("epochs", self.epochs, 1)
         if self.max_steps is not None:
             self.max_steps = check_int("max_steps", self.max_steps, 1)
@@ -81,6 +96,7 @@ class TrainConfig:
         self.trust_coefficient = check_positive_float("trust_coefficient", self.trust_coefficient)
         if self.warmup_epochs >= self.epochs:
             raise bad_value("warmup_epochs", self.warmup_epochs, f"fewer than epochs ({self.epochs})")
+        self.lr_schedule = check_choice("lr_schedule", self.lr_schedule, tuple(LR_SCHEDULES))
         self.schedule_unit = check_choice("schedule_unit", self.schedule_unit, SCHEDULE_UNITS)
         self.resolution = check_int("resolution", self.resolution, 2)
         self.normalize = check_choice("normalize", self.normalize, NORMALIZATIONS)
@@ -90,7 +106,24 @@ class TrainConfig:
 
     @property
     def steps_per_epoch(self) -> int:
-        return self.n_contents // self.batch_size
+        """⌊n_contents / batch_size⌋ with ``drop_last``, else ⌈n_contents / batch_size⌉."""
+        return self.n_contents // self.batch_size if self.drop_last else -(-self.n_contents // self.batch_size)
+
+    def batch_size_at(self, step: int) -> int:
+        """Global items of ``step``: ``batch_size``, or the remainder on the last step of an epoch."""
+        position = step % self.steps_per_epoch
+        return min(self.batch_size, self.n_contents - position * self.batch_size)
+
+    def check_world_size(self, world_size: int) -> None:
+        """Raise ValueError unless every step's batch splits into equal shards of >= 1 item over ``world_size`` ranks."""
+        if self.batch_size % world_size:
+            raise bad_value("batch_size", self.batch_size, f"a multiple of the number of processes ({world_size})")
+        last = self.batch_size_at(self.steps_per_epoch - 1)
+        if last % world_size:
+            raise bad_value(
+                "drop_last", self.drop_last,
+                f"true, or n_contents with a last partial batch ({last} items) that is a multiple of the number of processes ({world_size})",
+            )
 
     @property
     def total_steps(self) -> int:

@@ -50,6 +50,9 @@ class BasicBlock(nn.Module):
 class ResNet18Cifar(nn.Module):
     """ResNet-18 with the CIFAR stem (3×3 conv, stride 1, no max-pool) and no fc layer.
 
+    Convolutions are initialised Kaiming-normal (fan_out, ReLU gain), norm layers to weight 1,
+    bias 0, as in the original code (PROTOCOL.md §2).
+
     Args:
         norm: "batch" (paper), "group" or "none".
         width: channels of the first stage (64 in the paper); stages use width·(1, 2, 4, 8).
@@ -70,6 +73,14 @@ class ResNet18Cifar(nn.Module):
             in_channels = channels
         self.layers = nn.Sequential(*layers)
         self.out_dim = in_channels
+        # The original code's initialisation (torchvision's ResNet): Kaiming-normal convolutions
+        # for ReLU, fan_out mode; norm layers start as the identity map (weight 1, bias 0).
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(module, (nn.BatchNorm2d, nn.GroupNorm)):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.flatten(nn.functional.adaptive_avg_pool2d(self.layers(self.stem(x)), 1), 1)

@@ -1,4 +1,4 @@
-"""Optimiser and learning-rate schedule of PROTOCOL.md §2: SGD with LARS, linear warm-up then cosine to 0."""
+"""Optimiser and learning-rate schedules of PROTOCOL.md §2: SGD with LARS; cosine with a linear ramp (paper) or warm-up then cosine."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 from typing import Iterable
 
 import torch
-from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, LRScheduler, SequentialLR
+from torch.optim.lr_scheduler import CosineAnnealingLR, LambdaLR, LinearLR, LRScheduler, SequentialLR
 
 from spirograph._validate import bad_value, check_int
 
@@ -97,3 +97,33 @@ def warmup_cosine(optimizer: torch.optim.Optimizer, *, warmup: int, total: int) 
         return cosine
     linear = LinearLR(optimizer, start_factor=WARMUP_START, end_factor=1.0, total_iters=warmup)
     return SequentialLR(optimizer, [linear, cosine], milestones=[warmup])
+
+
+def cosine_ramp_factor(unit: int, *, warmup: int, total: int) -> float:
+    """The original code's factor at unit u: min(½(1 + cos(π·u/total)), (u + 1)/warmup); no ramp if warmup is 0."""
+    cosine = 0.5 * (1.0 + math.cos(math.pi * unit / total))
+    return cosine if warmup == 0 else min(cosine, (unit + 1) / warmup)
+
+
+def cosine_ramp(optimizer: torch.optim.Optimizer, *, warmup: int, total: int) -> LRScheduler:
+    """The paper's schedule (the original code's CosineAnnealingWithLinearRampLR), stepped once per unit.
+
+    The learning rate at unit u is lr·min(½(1 + cos(π·u/total)), (u + 1)/warmup): a ramp from
+    lr/warmup that meets the cosine over the *whole* run, not a cosine that starts after the
+    warm-up (``warmup_cosine``); mid-run it is lower than that one (PROTOCOL.md §2).
+    """
+    total = check_int("total", total, 1)
+    warmup = check_int("warmup", warmup, 0)
+    if warmup >= total:
+        raise bad_value("warmup", warmup, f"fewer units than the whole schedule ({total})")
+    return LambdaLR(optimizer, lambda unit: cosine_ramp_factor(unit, warmup=warmup, total=total))
+
+
+LR_SCHEDULES = {"cosine-ramp": cosine_ramp, "warmup-cosine": warmup_cosine}
+
+
+def build_schedule(name: str, optimizer: torch.optim.Optimizer, *, warmup: int, total: int) -> LRScheduler:
+    """The schedule ``name`` ("cosine-ramp" or "warmup-cosine", ``TrainConfig.lr_schedule``) over ``total`` units."""
+    if name not in LR_SCHEDULES:
+        raise bad_value("lr_schedule", name, "one of " + ", ".join(repr(k) for k in LR_SCHEDULES))
+    return LR_SCHEDULES[name](optimizer, warmup=warmup, total=total)

@@ -34,13 +34,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from spirograph import DEFAULT_NUISANCE, Spirograph
-from spirograph._validate import bad_value, check_int, check_positive_float
+from spirograph._validate import bad_value, check_choice, check_int, check_positive_float
 
 from ..encoders import ProjectionHead
 from ..losses import clever as L
 from ..losses.nt_xent import gather_with_grad, nt_xent
 from . import register
 from .base import Method, MethodConfig, StepContext
+from .simclr import VIEW_PASSES
 
 
 def _check_weight(name: str, value: Any) -> float:
@@ -61,6 +62,8 @@ class CLeVERConfig(MethodConfig):
         proj_hidden: hidden size of both heads (None: each head's input size).
         proj_dim: output size of both heads (128).
         head_batch_norm: BatchNorm in the heads as in SimCLR's head.
+        view_passes: "per-view" (one encoder and head call per view, as SimCLR's paper setting) or
+            "joint" (both views in one call); see ``SimCLRConfig``.
         probe_train, probe_test: contents for the end-of-training split probes (0 disables them).
         probe_seed: seed of the probe contents and nuisance draws.
         probe_ridge: ridge penalty of the probes (PROTOCOL.md §5: 1e-8).
@@ -73,6 +76,7 @@ class CLeVERConfig(MethodConfig):
     proj_hidden: int | None = None
     proj_dim: int = 128
     head_batch_norm: bool = True
+    view_passes: str = "per-view"
     probe_train: int = 10_000
     probe_test: int = 5_000
     probe_seed: int = 1
@@ -90,6 +94,7 @@ class CLeVERConfig(MethodConfig):
         self.proj_dim = check_int("proj_dim", self.proj_dim, 1)
         if not isinstance(self.head_batch_norm, bool):
             raise bad_value("head_batch_norm", self.head_batch_norm, "True or False")
+        self.view_passes = check_choice("view_passes", self.view_passes, VIEW_PASSES)
         self.probe_train = check_int("probe_train", self.probe_train, 0)
         self.probe_test = check_int("probe_test", self.probe_test, 0)
         if (self.probe_train == 0) != (self.probe_test == 0):
@@ -117,13 +122,20 @@ class CLeVER(Method):
         """(z_IR (B, d_IR), z_EF (B, d_EF)) of representations h (B, D)."""
         return L.split_representation(h, self.config.ir_fraction)
 
+    def encode_views(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(z_EF (k·n, d_EF) view-major, p_IR (k, n, proj_dim), p_EF (k, n, proj_dim))`` of views (k, n, 3, R, R)."""
+        k, n = images.shape[:2]
+        if self.config.view_passes == "per-view":
+            parts = [self.split(self.encoder(images[v])) for v in range(k)]
+            p_ir = torch.stack([self.ir_head(z_ir) for z_ir, _ in parts])
+            p_ef = torch.stack([self.ef_head(z_ef) for _, z_ef in parts])
+            return torch.cat([z_ef for _, z_ef in parts]), p_ir, p_ef
+        z_ir, z_ef = self.split(self.encoder(images.reshape(k * n, *images.shape[2:])))
+        return z_ef, self.ir_head(z_ir).reshape(k, n, -1), self.ef_head(z_ef).reshape(k, n, -1)
+
     def training_step(self, ctx: StepContext) -> dict[str, Any]:
         cfg = self.config
-        k, n = ctx.images.shape[:2]
-        h = self.encoder(ctx.images.reshape(k * n, *ctx.images.shape[2:]))
-        z_ir, z_ef = self.split(h)
-        p_ir = self.ir_head(z_ir).reshape(k, n, -1)
-        p_ef = self.ef_head(z_ef).reshape(k, n, -1)
+        z_ef, p_ir, p_ef = self.encode_views(ctx.images)
         contrastive = nt_xent(p_ir[0], p_ir[1], cfg.temperature)
         # |mean cos| over the union batch: gather the per-item cosines so every rank sees one mean.
         cos, _ = gather_with_grad(F.cosine_similarity(p_ef[0], p_ef[1], dim=1, eps=1e-8))

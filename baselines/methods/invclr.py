@@ -26,11 +26,11 @@ class InvCLRConfig(SimCLRConfig):
         clamp: upper bound U > 0 of the penalty (Spirograph: 1000; ``inf`` for none).
         n_prior: J, fresh nuisance draws per item (paper: 100).
         lam_warmup: fraction of training in [0, 1) over which λ rises linearly from 0 (paper: 0).
-        penalty_items: 0 (paper) computes P on every view-1 item inside the joint forward pass; a
-            positive number p < n computes it on the first p view-1 items (the batch is in random
-            order) through a separate forward pass: an unbiased estimate of the same mean at a
-            fraction of the double-backprop cost. With BatchNorm in the encoder that pass normalises
-            with the subset's own statistics, so it is meant for encoders without BatchNorm.
+        penalty_items: 0 (paper) computes P on every view-1 item inside the contrastive forward
+            pass; a positive number p computes it on the first min(p, n) view-1 items (the batch is
+            in random order) through a separate forward pass: an unbiased estimate of the same mean
+            at a fraction of the double-backprop cost. With BatchNorm in the encoder that pass
+            normalises with the subset's own statistics, so it is meant for encoders without BatchNorm.
         penalty_target: what the penalty's projection acts on (``losses.gradient_penalty``):
             ``"normalized"`` (paper) ĥ = h/‖h‖; ``"raw"`` h itself (the published code's
             ``--no-gp-normalization``); ``"standardized"`` h centred and scaled per dimension by
@@ -89,21 +89,17 @@ class InvCLR(SimCLR):
     def training_step(self, ctx: StepContext) -> dict[str, Any]:
         cfg = self.config
         n = ctx.images.shape[1]
-        subset = 0 < cfg.penalty_items < n
-        if subset:
+        if cfg.penalty_items > 0:
             # The penalty's pass needs images differentiable in α while the contrastive pass does not.
-            images = ctx.images.detach()
-            k = images.shape[0]
-            h_all = self.encoder(images.reshape(k * n, *images.shape[2:]))
-            z = self.head(h_all).reshape(k, n, -1)
-            p = cfg.penalty_items
+            _, z = self.encode_views(ctx.images.detach())
+            p = min(cfg.penalty_items, n)  # a short last batch (drop_last false) may hold fewer items
             # A fresh leaf for the subset's nuisance, re-rendered so the images depend on it alone.
             nuisance, view = ctx.nuisance[0, :p].detach().requires_grad_(True), None
             with torch.autocast(device_type=nuisance.device.type, enabled=False):  # render in full precision
                 images_pen = ctx.spirograph.render(ctx.content[:p], nuisance, validate=False)
             h_pen = self.encoder(images_pen)
         else:
-            h, z = self.encode_views(ctx)
+            h, z = self.encode_views(ctx.images)
             h_pen, nuisance, view, p = h[0], ctx.nuisance, 0, n
         contrastive = nt_xent(z[0], z[1], cfg.temperature)
         signs = rademacher(tuple(h_pen.shape), generator=ctx.generator, dtype=h_pen.dtype, device=h_pen.device)

@@ -5,12 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from spirograph._validate import bad_value, check_int, check_positive_float
+import torch
+
+from spirograph._validate import bad_value, check_choice, check_int, check_positive_float
 
 from ..encoders import ProjectionHead
 from ..losses.nt_xent import nt_xent
 from . import register
 from .base import Method, MethodConfig, StepContext
+
+VIEW_PASSES = ("per-view", "joint")
+"""How the views go through encoder and head: one call per view (the original code; BatchNorm
+statistics per view) or all views in one call (statistics over the k·n items)."""
 
 
 @dataclass
@@ -22,12 +28,16 @@ class SimCLRConfig(MethodConfig):
         proj_hidden: hidden size of the projection head (None: the representation size).
         proj_dim: projection size (paper: 128).
         head_batch_norm: BatchNorm in the head as in the paper (False: sample-independent head).
+        view_passes: "per-view" (paper: the original code calls the network once per view, so
+            BatchNorm statistics are per view) or "joint" (both views in one call: statistics over
+            2n items). Identical for sample-independent encoders and heads.
     """
 
     temperature: float = 0.5
     proj_hidden: int | None = None
     proj_dim: int = 128
     head_batch_norm: bool = True
+    view_passes: str = "per-view"
 
     def validate(self) -> "SimCLRConfig":
         super().validate()
@@ -37,6 +47,7 @@ class SimCLRConfig(MethodConfig):
         self.proj_dim = check_int("proj_dim", self.proj_dim, 1)
         if not isinstance(self.head_batch_norm, bool):
             raise bad_value("head_batch_norm", self.head_batch_norm, "True or False")
+        self.view_passes = check_choice("view_passes", self.view_passes, VIEW_PASSES)
         return self
 
 
@@ -50,14 +61,17 @@ class SimCLR(Method):
         cfg = self.config
         self.head = ProjectionHead(self.encoder.out_dim, cfg.proj_hidden, cfg.proj_dim, batch_norm=cfg.head_batch_norm)
 
-    def encode_views(self, ctx: StepContext):
-        """Representations of both views: ``(h (2, n, d), z (2, n, proj_dim))`` in one pass."""
-        k, n = ctx.images.shape[:2]
-        h = self.encoder(ctx.images.reshape(k * n, *ctx.images.shape[2:]))
+    def encode_views(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Representations of views (k, n, 3, R, R): ``(h (k, n, d), z (k, n, proj_dim))``, per ``view_passes``."""
+        k, n = images.shape[:2]
+        if self.config.view_passes == "per-view":
+            h = [self.encoder(images[v]) for v in range(k)]
+            return torch.stack(h), torch.stack([self.head(hv) for hv in h])
+        h = self.encoder(images.reshape(k * n, *images.shape[2:]))
         z = self.head(h)
         return h.reshape(k, n, -1), z.reshape(k, n, -1)
 
     def training_step(self, ctx: StepContext) -> dict[str, Any]:
-        _, z = self.encode_views(ctx)
+        _, z = self.encode_views(ctx.images)
         loss = nt_xent(z[0], z[1], self.config.temperature)
         return {"loss": loss, "nt_xent": loss.detach()}

@@ -72,14 +72,20 @@ def test_split_that_would_leave_a_part_empty_raises():
         build_method("clever", encoder, {"ir_fraction": 0.1}, n_items=4)
 
 
-def test_training_step_equals_reference_composition():
-    method = _method()
+@pytest.mark.parametrize("view_passes", ["per-view", "joint"])
+def test_training_step_equals_reference_composition(view_passes):
+    method = _method(view_passes=view_passes)
     ctx = _ctx()
     out = method.training_step(ctx)
-    h = method.encoder(ctx.images.reshape(32, 3, 16, 16))
     assert method.encoder.out_dim == 16
-    z_ir, z_ef = h[:, :12], h[:, 12:]
-    p_ir, p_ef = method.ir_head(z_ir).reshape(2, 16, -1), method.ef_head(z_ef).reshape(2, 16, -1)
+    if view_passes == "joint":  # one call: BatchNorm statistics over both views' 32 items
+        h = method.encoder(ctx.images.reshape(32, 3, 16, 16))
+        z_ir, z_ef = h[:, :12], h[:, 12:]
+        p_ir, p_ef = method.ir_head(z_ir).reshape(2, 16, -1), method.ef_head(z_ef).reshape(2, 16, -1)
+    else:  # one call per view, encoder and heads alike
+        h = [method.encoder(ctx.images[v]) for v in range(2)]
+        p_ir = torch.stack([method.ir_head(hv[:, :12]) for hv in h])
+        p_ef = torch.stack([method.ef_head(hv[:, 12:]) for hv in h])
     l_cl = nt_xent(p_ir[0], p_ir[1], 0.5)
     l_orth = F.cosine_similarity(p_ef[0], p_ef[1], dim=1).mean().abs()
     norm = lambda m: sum(p.pow(2).sum() for p in m.parameters())

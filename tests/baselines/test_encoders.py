@@ -15,6 +15,22 @@ def test_resnet18_cifar_stem_gives_512_dims():
     assert net(torch.zeros(2, 3, 32, 32)).shape == (2, 512)
 
 
+@pytest.mark.parametrize("norm", ["batch", "group"])
+def test_resnet18_initialisation_is_the_original_codes(norm):
+    # Kaiming-normal, fan_out, ReLU gain: std sqrt(2 / (out_channels·kh·kw)), mean 0; norms identity.
+    torch.manual_seed(0)
+    net = ResNet18Cifar(norm=norm)
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 20  # stem + 16 block convolutions + 3 shortcuts
+    for conv in convs:
+        w = conv.weight.detach()
+        expected = (2.0 / (w.shape[0] * w.shape[2] * w.shape[3])) ** 0.5
+        assert w.std().item() == pytest.approx(expected, rel=0.05)
+        assert abs(w.mean().item()) < 0.1 * expected
+    norms = [m for m in net.modules() if isinstance(m, (torch.nn.BatchNorm2d, torch.nn.GroupNorm))]
+    assert len(norms) == 20 and all(torch.all(m.weight == 1) and torch.all(m.bias == 0) for m in norms)
+
+
 @pytest.mark.parametrize("norm", ["batch", "group", "none"])
 def test_convnet_shapes(norm):
     net = ConvNet((8, 16), norm=norm)

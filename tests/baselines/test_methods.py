@@ -97,6 +97,24 @@ def _train_fixed_batch(name, overrides, steps=25):
     return losses
 
 
+@pytest.mark.parametrize("norm", ["batch", "group"])
+def test_view_passes_per_view_calls_the_network_once_per_view(norm):
+    gen = Spirograph(resolution=16, n_points=20)
+    images, _ = gen.views(gen.sample_content(8, seed=0), generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    per_view = build_method("simclr", ConvNet((4, 8), norm=norm), {}, n_items=8)
+    joint = build_method("simclr", ConvNet((4, 8), norm=norm), {"view_passes": "joint"}, n_items=8)
+    joint.load_state_dict(per_view.state_dict())
+    h, z = per_view.encode_views(images)
+    for v in range(2):  # the original code: net(x1), net(x2), then the head on each
+        assert torch.equal(h[v], per_view.encoder(images[v])) and torch.equal(z[v], per_view.head(per_view.encoder(images[v])))
+    _, z_joint = joint.encode_views(images)
+    # The head's BatchNorm (and the encoder's, with norm="batch") sees 8 items per view, or 16 jointly.
+    assert z_joint.shape == z.shape and not torch.allclose(z_joint, z, atol=1e-4)
+    with pytest.raises(ValueError, match="view_passes='both': expected one of 'per-view', 'joint'"):
+        SimCLRConfig(view_passes="both").validate()
+
+
 def test_simclr_loss_goes_down():
     logs = _train_fixed_batch("simclr", {})
     assert logs[-1]["loss"].item() < 0.8 * logs[0]["loss"].item()

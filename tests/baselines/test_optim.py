@@ -1,11 +1,11 @@
-"""LARS against its formula; the warm-up + cosine schedule."""
+"""LARS against its formula; the paper's cosine-ramp schedule and the warm-up + cosine schedule."""
 
 import math
 
 import pytest
 import torch
 
-from spirograph_baselines.optim import LARS, WARMUP_START, warmup_cosine
+from spirograph_baselines.optim import LARS, WARMUP_START, build_schedule, cosine_ramp, warmup_cosine
 
 
 def test_lars_step_matches_formula():
@@ -55,7 +55,41 @@ def test_warmup_then_cosine_to_zero():
     assert opt.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
 
 
-def test_schedule_rejects_warmup_longer_than_run():
+def _lrs(schedule, units, lr=3.0, **kwargs):
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=lr)
+    sched = schedule(opt, **kwargs)
+    lrs = []
+    for _ in range(units):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return lrs
+
+
+def test_cosine_ramp_is_the_original_formula_at_every_epoch():
+    # The original code: lr_e = base·min(½(1 + cos(π e/T)), (e + 1)/10), T = 50, base 3.0.
+    lrs = _lrs(cosine_ramp, 50, warmup=10, total=50)
+    for e, lr in enumerate(lrs):
+        assert lr == pytest.approx(3.0 * min(0.5 * (1 + math.cos(math.pi * e / 50)), (e + 1) / 10), rel=1e-12, abs=1e-15)
+    assert lrs[0] == pytest.approx(0.3) and lrs[9] == pytest.approx(3.0 * 0.5 * (1 + math.cos(math.pi * 9 / 50)))
+    # Lower mid-run than the warm-up-then-cosine schedule (which starts its cosine after epoch 10).
+    assert lrs[30] < 0.75 * _lrs(warmup_cosine, 50, warmup=10, total=50)[30]
+
+
+def test_cosine_ramp_without_warmup_is_the_cosine():
+    lrs = _lrs(cosine_ramp, 8, lr=1.0, warmup=0, total=8)
+    assert lrs == pytest.approx([0.5 * (1 + math.cos(math.pi * u / 8)) for u in range(8)], rel=1e-12)
+
+
+@pytest.mark.parametrize("schedule", [warmup_cosine, cosine_ramp])
+def test_schedule_rejects_warmup_longer_than_run(schedule):
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     with pytest.raises(ValueError, match="warmup"):
-        warmup_cosine(opt, warmup=5, total=5)
+        schedule(opt, warmup=5, total=5)
+
+
+def test_unknown_schedule_is_one_clear_error():
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    with pytest.raises(ValueError, match="lr_schedule='cosine': expected one of 'cosine-ramp', 'warmup-cosine'"):
+        build_schedule("cosine", opt, warmup=1, total=5)
