@@ -4,14 +4,17 @@ Steps (each skipped when its output already exists, so a re-run reuses finished 
 
 1. generate a small HDF5 split file (train/test plus a background-shift split) and verify it;
 2. draw a sample grid from it;
-3. train ``simclr`` and ``invclr`` with the ``cpu-quick`` preset (an interrupted run resumes
-   from its checkpoint) and score each with the harness's ``quick`` suite;
+3. train ``simclr`` and ``invclr`` (an interrupted run resumes from its checkpoint) and score each;
 4. score the reference entries (oracle, raw pixels, random ConvNet) on the same suite;
-5. print the leaderboard and write it as markdown, with a figure of the feature-averaging and
-   robustness curves.
+5. write the leaderboard (markdown, HTML page, curves figure) and print it.
 
-Every step runs through the same commands a user would type (``spirograph ...``,
-``spirograph-train ...``), so the demo exercises exactly the documented interface.
+The default budget, ``demo``, keeps the whole job within minutes on two CPU cores: the
+``cpu-quick`` preset shortened to 4 of its 16 epochs, scored on the small ``demo`` suite defined
+here. ``--budget full`` runs the real thing (the full ``cpu-quick`` preset, the ``quick`` suite),
+which is what the README's results table reports. Every step runs through the same commands a
+user would type (``spirograph ...``, ``spirograph-train ...``), so the demo exercises exactly the
+documented interface; before each step one line gives its number, the time so far and an
+estimate of the time left.
 """
 
 from __future__ import annotations
@@ -20,12 +23,13 @@ import argparse
 import shlex
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
 from spirograph import cli as spirograph_cli
-from spirograph._validate import check_int
-from spirograph.harness.suites import get_suite
+from spirograph._validate import check_int, unknown_name
+from spirograph.harness.suites import Suite, available_suites, get_suite, register_suite
 
 from . import train as train_cli
 from .checkpoint import CHECKPOINT_FILE, RESULT_FILE
@@ -34,105 +38,220 @@ from .presets import get_preset
 METHODS = ("simclr", "invclr")
 REFERENCES = ("oracle", "pixels", "random-convnet")
 
+DEMO_SUITE = Suite(
+    name="demo",
+    version=1,
+    seed=20210505,
+    n_train=2000,
+    n_test=1000,
+    n_averaging_train=300,
+    n_averaging_test=150,
+    n_robustness_train=300,
+    n_robustness_test=150,
+    n_invariance_test=150,
+    n_sensitivity=100,
+    n_worst_case=100,
+    worst_case_restarts=2,
+    worst_case_steps=5,
+    averaging_draws=(1, 2, 3, 5, 10),
+    bootstrap_resamples=200,
+    description="the demo's suite: 2k/1k contents, 300/150 for averaging (M<=10) and per shift level, 100-150 for "
+    "invariance, sensitivity and worst case; minutes for all five demo entries, not comparable with quick",
+)
+"""The ``demo`` suite: small enough to score five entries within the demo's budget."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A named size of the demo: training preset and overrides, and the suite scored."""
+
+    name: str
+    preset: str
+    suite: str
+    overrides: tuple[str, ...] = ()
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Expected seconds of each kind of step on two idle cores, for the first estimate of the time left."""
+
+    def describe(self) -> str:
+        training = f"{self.preset}" + (f" with {', '.join(self.overrides)}" if self.overrides else "")
+        return f"budget {self.name!r}: training {training}, scored on suite {self.suite!r}"
+
+
+BUDGETS: dict[str, Budget] = {
+    "demo": Budget(
+        "demo", "cpu-quick", "demo", ("epochs=4",),
+        {"generate": 5, "verify": 2, "grid": 2, "simclr": 70, "invclr": 130, "oracle": 5, "pixels": 30, "random-convnet": 30, "leaderboard": 10},
+    ),
+    "full": Budget(
+        "full", "cpu-quick", "quick", (),
+        {"generate": 5, "verify": 2, "grid": 2, "simclr": 420, "invclr": 600, "oracle": 10, "pixels": 150, "random-convnet": 200, "leaderboard": 10},
+    ),
+}
+"""``demo`` (default): minutes on two cores; ``full``: the README's results-table settings (``cpu-quick``, ``quick``)."""
+
 
 class DemoError(RuntimeError):
     """A step of the demo failed; the message names the command to re-run by hand."""
 
 
-def _run(label: str, entry: Callable[[list[str]], int], argv: list[str], program: str) -> None:
-    """Run one CLI step in-process and fail loudly (with the command line) if it fails."""
-    command = program + " " + " ".join(shlex.quote(a) for a in argv)
-    print(f"\n==> {label}\n    $ {command}", flush=True)
-    start = time.perf_counter()
-    status = entry(argv)
-    if status != 0:
-        raise DemoError(f"step '{label}' failed with exit status {status}; re-run: {command}")
-    print(f"    done in {time.perf_counter() - start:.0f} s", flush=True)
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
 
 
-def _skip(label: str, path: Path) -> None:
-    print(f"\n==> {label}\n    reusing {path}", flush=True)
+@dataclass
+class Step:
+    """One step: a fixed title, its output (reused when present), and how to run it."""
+
+    title: str
+    kind: str
+    output: Path | None
+    run: Callable[[], None]
+
+
+class Progress:
+    """Prints ``step k/n: TITLE (elapsed m:ss, about m:ss left)`` before each step.
+
+    The estimate scales the budget's expected seconds of the remaining steps by how fast the
+    steps run so far went against their own expectation (reused steps count as instant).
+    """
+
+    def __init__(self, steps: Sequence[Step], expected: dict[str, float]) -> None:
+        self.steps, self.expected = list(steps), expected
+        self.start = time.perf_counter()
+        self.spent_expected = 0.0
+        self.spent = 0.0
+
+    def left(self, index: int) -> float:
+        remaining = sum(self.expected.get(s.kind, 10.0) for s in self.steps[index:] if not _done(s))
+        speed = self.spent / self.spent_expected if self.spent_expected > 0 else 1.0
+        return remaining * speed
+
+    def run(self, index: int, step: Step) -> None:
+        elapsed = time.perf_counter() - self.start
+        print(f"\nstep {index + 1}/{len(self.steps)}: {step.title} (elapsed {_clock(elapsed)}, about {_clock(self.left(index))} left)", flush=True)
+        if _done(step):
+            print(f"    reusing {step.output}", flush=True)
+            return
+        began = time.perf_counter()
+        step.run()
+        took = time.perf_counter() - began
+        self.spent += took
+        self.spent_expected += self.expected.get(step.kind, 10.0)
+        print(f"    done in {took:.0f} s", flush=True)
+
+
+def _done(step: Step) -> bool:
+    return step.output is not None and step.output.exists()
+
+
+def _command(entry: Callable[[list[str]], int], argv: list[str], program: str) -> Callable[[], None]:
+    """A step that runs one CLI command in-process and fails loudly (with the command line)."""
+
+    def run() -> None:
+        command = program + " " + " ".join(shlex.quote(a) for a in argv)
+        print(f"    $ {command}", flush=True)
+        status = entry(argv)
+        if status != 0:
+            raise DemoError(f"exit status {status}; re-run: {command}")
+
+    return run
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="spirograph-demo",
-        description="Generate a split, train simclr and invclr briefly (cpu-quick), score them and the "
-        "reference entries on the quick suite, and print the leaderboard. Re-running reuses finished steps.",
+        description="Generate a split, train simclr and invclr briefly, score them and the reference entries, "
+        "and print the leaderboard. The default budget 'demo' takes minutes on two CPU cores; '--budget full' uses "
+        "the cpu-quick preset and the quick suite of the README's results table. Re-running reuses finished steps.",
     )
     parser.add_argument("--out", default="runs/demo", help="output directory (default: runs/demo)")
+    parser.add_argument("--budget", default="demo", help="demo (default) or full: " + "; ".join(b.describe() for b in BUDGETS.values()))
     parser.add_argument("--seed", type=int, default=0, help="seed of the data and of training (default: 0)")
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-    parser.add_argument("--suite", default="quick", help="harness suite (default: quick)")
-    parser.add_argument("--preset", default="cpu-quick", help="training preset (default: cpu-quick)")
+    parser.add_argument("--suite", default=None, help="harness suite (default: the budget's)")
+    parser.add_argument("--preset", default=None, help="training preset (default: the budget's)")
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-        help="training setting passed to spirograph-train, e.g. --set epochs=2 (repeatable)",
+        help="training setting passed to spirograph-train after the budget's, e.g. --set epochs=2 (repeatable)",
     )
     parser.add_argument("--train", type=int, default=2000, help="training items in the demo split file (default: 2000)")
     parser.add_argument("--test", type=int, default=500, help="test items in the demo split file (default: 500)")
     return parser
 
 
-def run(args: argparse.Namespace) -> Path:
-    """Run every step of the demo; return the leaderboard markdown path."""
-    # Check every argument before the first step, so a typo costs nothing and writes nothing.
-    check_int("--seed", args.seed, 0)
-    check_int("--train", args.train, 1)
-    check_int("--test", args.test, 1)
-    get_suite(args.suite)
-    get_preset(args.preset)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    data, grid = out / "data.h5", out / "samples.png"
-    results = out / "results"
-    results.mkdir(exist_ok=True)
-
-    if data.exists():
-        _skip("split file", data)
-    else:
-        partial = Path(str(data) + ".partial")
-        argv = ["generate", str(data), "--train", str(args.train), "--test", str(args.test), "--seed", str(args.seed), "--shifts", "bg_mean:0.4"]
-        _run("generate a split file", spirograph_cli.main, argv + (["--resume"] if partial.exists() else []), "spirograph")
-    _run("verify the split file", spirograph_cli.main, ["verify", str(data)], "spirograph")
-    if grid.exists():
-        _skip("sample grid", grid)
-    else:
-        _run("draw a sample grid", spirograph_cli.main, ["show", str(data), "--out", str(grid)], "spirograph")
-
+def _steps(args: argparse.Namespace, budget: Budget, suite: str, preset: str, out: Path) -> tuple[list[Step], list[Path]]:
+    data, grid, results = out / "data.h5", out / "samples.png", out / "results"
+    generate = ["generate", str(data), "--train", str(args.train), "--test", str(args.test), "--seed", str(args.seed), "--shifts", "bg_mean:0.4"]
+    if Path(str(data) + ".partial").exists():
+        generate.append("--resume")
+    steps = [
+        Step("generate a split file", "generate", data, _command(spirograph_cli.main, generate, "spirograph")),
+        Step("verify the split file", "verify", None, _command(spirograph_cli.main, ["verify", str(data)], "spirograph")),
+        Step("draw a sample grid", "grid", grid, _command(spirograph_cli.main, ["show", str(data), "--out", str(grid)], "spirograph")),
+    ]
     entries = []
     for method in METHODS:
         run_dir = out / method
-        result = run_dir / RESULT_FILE
-        entries.append(result)
-        if result.exists():
-            _skip(f"train and score {method}", result)
-            continue
-        argv = ["--method", method, "--preset", args.preset, "--out", str(run_dir), "--seed", str(args.seed), "--device", args.device, "--suite", args.suite]
-        argv += [f"--set={item}" for item in args.overrides]
+        entries.append(run_dir / RESULT_FILE)
+        argv = ["--method", method, "--preset", preset, "--out", str(run_dir), "--seed", str(args.seed), "--device", args.device, "--suite", suite]
+        argv += [f"--set={item}" for item in (*budget.overrides, *args.overrides)]
         if (run_dir / CHECKPOINT_FILE).exists():
             argv.append("--resume")
         elif run_dir.exists():
             argv.append("--overwrite")  # a directory without checkpoint holds nothing worth keeping
-        _run(f"train and score {method} ({args.preset})", train_cli.main, argv, "spirograph-train")
-
+        steps.append(Step(f"train and score {method}", method, run_dir / RESULT_FILE, _command(train_cli.main, argv, "spirograph-train")))
     for reference in REFERENCES:
         result = results / f"{reference}.json"
         entries.append(result)
-        if result.exists():
-            _skip(f"score reference '{reference}'", result)
-            continue
-        argv = ["score", "--reference", reference, "--suite", args.suite, "--device", args.device, "--out", str(result)]
-        _run(f"score reference '{reference}'", spirograph_cli.main, argv, "spirograph")
+        argv = ["score", "--reference", reference, "--suite", suite, "--device", args.device, "--out", str(result)]
+        steps.append(Step(f"score reference {reference}", reference, result, _command(spirograph_cli.main, argv, "spirograph")))
+    board = ["leaderboard", *map(str, entries), "--out", str(out / "leaderboard.md"), "--plot", str(out / "leaderboard.png"),
+             "--html", str(out / "leaderboard.html"), "--overwrite"]
+    steps.append(Step("render the leaderboard", "leaderboard", None, _command(spirograph_cli.main, board, "spirograph")))
+    return steps, entries
 
-    table, plot = out / "leaderboard.md", out / "leaderboard.png"
-    argv = ["leaderboard", *map(str, entries), "--out", str(table), "--plot", str(plot), "--overwrite"]
-    _run("render the leaderboard", spirograph_cli.main, argv, "spirograph")
-    print("\n" + table.read_text())
-    print("Figures:")
-    print(f"  sample grid:                           {grid}")
-    print(f"  feature-averaging and robustness curves: {plot}")
-    print(f"Leaderboard markdown: {table}")
+
+def run(args: argparse.Namespace) -> Path:
+    """Run every step of the demo; return the leaderboard markdown path."""
+    # Check every argument before the first step, so a typo costs nothing and writes nothing.
+    if args.budget not in BUDGETS:
+        raise unknown_name("budget", args.budget, BUDGETS)
+    budget = BUDGETS[args.budget]
+    check_int("--seed", args.seed, 0)
+    check_int("--train", args.train, 1)
+    check_int("--test", args.test, 1)
+    if DEMO_SUITE.name not in available_suites():
+        register_suite(DEMO_SUITE)
+    suite = args.suite or budget.suite
+    preset = args.preset or budget.preset
+    get_suite(suite)
+    get_preset(preset)
+    out = Path(args.out)
+    started = time.perf_counter()
+    print(f"spirograph-demo: {budget.describe()}" + (f", suite overridden to {suite!r}" if args.suite else "")
+          + (f", preset overridden to {preset!r}" if args.preset else "") + ".", flush=True)
+    if budget.name != "full":
+        print("    A shortened budget: the README's results table comes from --budget full (cpu-quick, quick suite); "
+              "scores of different suites are not comparable.", flush=True)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results").mkdir(exist_ok=True)
+    steps, _ = _steps(args, budget, suite, preset, out)
+    progress = Progress(steps, budget.seconds)
+    for index, step in enumerate(steps):
+        try:
+            progress.run(index, step)
+        except DemoError as err:
+            raise DemoError(f"step {index + 1}/{len(steps)} '{step.title}' failed: {err}") from None
+    table = out / "leaderboard.md"
+    print("\n" + table.read_text(encoding="utf-8"))
+    print("Outputs:")
+    print(f"  sample grid:                             {out / 'samples.png'}")
+    print(f"  training curves:                         {out / METHODS[0] / 'curves.png'}, {out / METHODS[1] / 'curves.png'}")
+    print(f"  feature-averaging and robustness curves: {out / 'leaderboard.png'}")
+    print(f"  leaderboard page (open in a browser):    {out / 'leaderboard.html'}")
+    print(f"  leaderboard markdown:                    {table}")
+    print(f"spirograph-demo: {len(steps)} steps in {_clock(time.perf_counter() - started)} ({budget.describe()}).")
     return table
 
 
