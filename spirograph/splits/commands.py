@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from .._command import CommandError
 from .._validate import bad_value
 from ..factors import DEFAULT_CONTENT, FactorSpace
@@ -16,7 +18,8 @@ def register(subparsers) -> None:
         help="render train/test (and shift) splits into an HDF5 file",
         description=(
             "Render train, test and optional shift splits into one HDF5 file. The file is written "
-            "beside OUT as OUT.partial and renamed on success; an interrupted run can be resumed."
+            "beside OUT as OUT.partial and renamed on success; one writer at a time holds OUT.lock. An "
+            "interrupted run, or one stopped by a full disk, keeps OUT.partial and can be resumed."
         ),
     )
     gen.add_argument("out", metavar="OUT.h5", help="output file")
@@ -47,7 +50,12 @@ def register(subparsers) -> None:
     )
     gen.add_argument("--workers", type=int, default=1, help="rendering processes (default 1); output does not depend on it")
     gen.add_argument("--overwrite", action="store_true", help="replace an existing OUT (or a stale partial file)")
-    gen.add_argument("--resume", action="store_true", help="continue the partial file of an interrupted run")
+    gen.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the partial file OUT.partial of an interrupted run (it must exist); chunks already in it are "
+        "checked against their digests and rendered again if damaged",
+    )
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
     gen.set_defaults(func=_generate)
 
@@ -115,6 +123,7 @@ def _generate(args) -> int:
             overwrite=args.overwrite,
             resume=args.resume,
             progress=False if args.quiet else None,
+            report=lambda line: print(f"spirograph generate: note: {line}", file=sys.stderr),
         )
     except KeyboardInterrupt:
         raise CommandError(

@@ -32,7 +32,7 @@ from ..factors import FactorSpace
 from ..shifts import BY_SPLIT_NAME, SHIFT_PREFIX, check_level, get_family
 
 FORMAT = "spirograph-bench/splits"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: per-chunk digests (``chunk_digests`` in every split group)
 PARTIAL_SUFFIX = ".partial"
 
 DTYPES = ("uint8", "float16", "float32")

@@ -11,6 +11,7 @@ import torch
 
 from .._validate import check_int
 from ..generator import Spirograph
+from . import digests
 from .reader import SplitFileError, SplitMeta, _one_line, open_split_file, split_meta, split_names
 from .schema import checksum, decode, encode
 
@@ -33,7 +34,7 @@ class VerifyReport:
 
 
 def verify(path: str | os.PathLike, *, sample: int = 64, seed: int = 0) -> VerifyReport:
-    """Recompute every dataset checksum and re-render a random sample of items per split.
+    """Check every chunk's digest and every dataset's checksum, and re-render a random sample of items per split.
 
     The sampled items' stored factors must equal a fresh draw from ``(seed, split, i)``, and their
     stored images must match images re-rendered from the stored factors (within the storage
@@ -55,6 +56,7 @@ def verify(path: str | os.PathLike, *, sample: int = 64, seed: int = 0) -> Verif
     report = VerifyReport(str(path))
     rng = np.random.default_rng(seed)
     with open_split_file(path) as f:
+        version = int(f.attrs["format_version"])
         for split in split_names(f):
             try:
                 meta = split_meta(f, split)
@@ -62,7 +64,7 @@ def verify(path: str | os.PathLike, *, sample: int = 64, seed: int = 0) -> Verif
                 report.problems.append(str(err))
                 continue
             try:
-                _check_checksums(f[split], meta, report)
+                _check_checksums(f[split], meta, version, report)
                 _check_sample(f[split], meta, rng, sample, report)
             except OSError as err:
                 report.problems.append(f"{split}: unreadable data; corrupted? ({_one_line(err)})")
@@ -70,12 +72,31 @@ def verify(path: str | os.PathLike, *, sample: int = 64, seed: int = 0) -> Verif
     return report
 
 
-def _check_checksums(group, meta: SplitMeta, report: VerifyReport) -> None:
-    for key in ("images", "content", "nuisance"):
-        hasher = hashlib.sha256()
-        ds = group[key]
-        for lo in range(0, meta.n, _READ_BLOCK):
-            checksum(ds[lo : lo + _READ_BLOCK], hasher)
+def _blocks(group, meta: SplitMeta, version: int, report: VerifyReport):
+    """Row ranges to read: the recorded chunks (format 2, each checked against its digest) or fixed blocks."""
+    if version < 2:
+        return [(lo, min(meta.n, lo + _READ_BLOCK), None) for lo in range(0, meta.n, _READ_BLOCK)]
+    table = digests.records(group)
+    if table is None:
+        report.problems.append(f"{meta.name}: no per-chunk digests ({digests.DATASET!r} is missing)")
+        return [(lo, min(meta.n, lo + _READ_BLOCK), None) for lo in range(0, meta.n, _READ_BLOCK)]
+    count = digests.covered(table, meta.n)
+    if count != len(table) or (count and int(table[count - 1]["stop"]) != meta.n) or (meta.n and not count):
+        report.problems.append(f"{meta.name}: the per-chunk digests do not cover items 0..{meta.n - 1} exactly once")
+        return [(lo, min(meta.n, lo + _READ_BLOCK), None) for lo in range(0, meta.n, _READ_BLOCK)]
+    return [(int(r["start"]), int(r["stop"]), bytes(r["sha256"])) for r in table]
+
+
+def _check_checksums(group, meta: SplitMeta, version: int, report: VerifyReport) -> None:
+    """Check every chunk's digest and every dataset's checksum in one pass over the data."""
+    hashers = {key: hashlib.sha256() for key in digests.KEYS}
+    for lo, hi, stored in _blocks(group, meta, version, report):
+        arrays = digests.read_chunk(group, lo, hi)
+        if stored is not None and digests.chunk_digest(arrays) != stored:
+            report.problems.append(f"{meta.name}: items {lo}..{hi - 1} do not match the digest recorded when they were written")
+        for key, array in zip(digests.KEYS, arrays):
+            checksum(array, hashers[key])
+    for key, hasher in hashers.items():
         computed = "sha256:" + hasher.hexdigest()
         if computed != meta.checksums[key]:
             report.problems.append(f"{meta.name}/{key}: checksum mismatch (stored {meta.checksums[key][:19]}…, computed {computed[:19]}…)")

@@ -1,15 +1,25 @@
 """Write split files: stream chunks to a temporary file beside OUT, resume, rename on success.
 
 Memory stays bounded by one chunk per process (plus a window of ``2·workers`` chunks in flight),
-whatever the number of images. Progress is recorded after every flushed chunk in the temporary
-file's attributes (``n_done`` per split), so ``resume=True`` continues from the last complete
-chunk. Item i depends only on ``(seed, split, i)``: output is identical for any chunk size, worker
-count or resume point.
+whatever the number of images. After every chunk the writer records its digest
+(``spirograph.splits.digests``) and the split's progress (``n_done``) in the temporary file
+``OUT.partial`` and flushes it, so ``resume=True`` continues from the last complete chunk after
+checking the digest of every chunk already on disk (a damaged one is rendered again). Item i
+depends only on ``(seed, split, i)``: the datasets are identical for any chunk size, worker count or
+resume point.
+
+One writer per OUT: an exclusive lock (``OUT.lock``, see ``spirograph._io.exclusive_lock``) is
+held from the first look at ``OUT.partial`` until OUT is in place, so a second writer is refused
+with the first one's pid, and never deletes or adopts a live writer's partial file. An interrupt
+(Ctrl-C, SIGTERM) or an I/O error (a full disk) keeps the partial file for ``resume=True``; any
+other error removes it.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
+import errno
 import hashlib
 import json
 import multiprocessing
@@ -23,11 +33,12 @@ import h5py
 import numpy as np
 import torch
 
-from .._io import check_output_path, fsync_file, publish
+from .._io import check_output_path, exclusive_lock, fsync_file, publish
 from .._validate import bad_value, check_choice, check_int
 from .._version import __version__
 from ..factors import FactorSpace
 from ..generator import Spirograph
+from . import digests
 from .items import render_items
 from .schema import (
     DEFAULT_DTYPE,
@@ -127,17 +138,36 @@ def _create(tmp: Path, specs, config: dict, seed, render_options, dtype, compres
             chunks = (min(spec.n, 4096), max(1, len(names))) if compression and names else None
             ds = group.create_dataset(key, (spec.n, len(names)), dtype=FACTOR_DTYPE, chunks=chunks, **(layout if chunks else {}))
             ds.attrs["columns"] = json.dumps(names)
+        digests.create(group)
     f.flush()
     return f
 
 
-def _open_partial(tmp: Path, config: dict) -> h5py.File | None:
-    """Open a partial file for resuming; None if it cannot be read (start over)."""
+def _open_partial(tmp: Path, config: dict, report: Callable[[str], None]) -> h5py.File | None:
+    """Open a partial file for resuming; None if it cannot be read as HDF5 (start over).
+
+    Raises:
+        ValueError: the partial file was started with other settings or by another format version.
+        OSError: another process has the file open (HDF5's own lock).
+    """
     try:
         f = h5py.File(tmp, "r+")
-    except OSError:
+    except OSError as err:
+        if err.errno in (errno.EAGAIN, errno.EACCES) or "lock" in str(err).lower():
+            raise OSError(f"the partial file {str(tmp)!r} is open in another process; close it and rerun") from None
+        report(f"the partial file {str(tmp)!r} cannot be read as HDF5; starting over")
         return None
     stored = f.attrs.get("config")
+    try:
+        version = int(f.attrs.get("format_version", -1))
+    except (TypeError, ValueError):
+        version = -1
+    if version != FORMAT_VERSION:
+        f.close()
+        raise ValueError(
+            f"the partial file {str(tmp)!r} was started by a writer of format version {version} (this one writes "
+            f"{FORMAT_VERSION}); pass --overwrite (overwrite=True) to start over"
+        )
     if stored is None or json.loads(stored) != json.loads(json.dumps(config, sort_keys=True)):
         f.close()
         raise ValueError(
@@ -199,6 +229,7 @@ def generate(
     resume: bool = False,
     progress: bool | None = None,
     on_chunk: Callable[[str, int, int], None] | None = None,
+    report: Callable[[str], None] | None = None,
 ) -> Path:
     """Render the train, test and shift splits into one HDF5 file at ``path``.
 
@@ -215,9 +246,13 @@ def generate(
         chunk_size: images rendered and written per step (>= 1); does not change the output.
         workers: rendering processes (>= 1); does not change the output.
         overwrite: replace an existing file at ``path`` (and discard a stale partial file).
-        resume: continue the partial file of an interrupted run with the same settings.
+        resume: continue the partial file of an interrupted run with the same settings (it must
+            exist); every chunk already in it is checked against its digest first and rendered
+            again if it was damaged.
         progress: show a progress bar (default: when stderr is a terminal).
         on_chunk: called as ``on_chunk(split, done, n)`` after each flushed chunk.
+        report: called with one line for each notable event (a damaged chunk rendered again, an
+            unreadable partial file started over); default: silent.
 
     Returns:
         The path written.
@@ -226,7 +261,10 @@ def generate(
         ValueError: bad arguments, or a partial file with different settings.
         FileExistsError: ``path`` exists and ``overwrite`` is false, or a partial file exists
             and neither ``resume`` nor ``overwrite`` is set.
-        OSError: the output directory is missing or not writable.
+        FileNotFoundError: ``resume`` without a partial file, or a missing output directory.
+        spirograph._io.OutputLockedError: another live process is writing ``path`` (named by pid).
+        OSError: the output directory is not writable, or an I/O error while writing (the
+            partial file is kept for ``resume``).
     """
     if not isinstance(path, (str, os.PathLike)) or not str(path):
         raise bad_value("path", path, "a file path")
@@ -247,12 +285,37 @@ def generate(
     check_output_path(path, overwrite=overwrite)
     config = _config(specs, seed, render_options, dtype, compression, space)
 
+    report = report or (lambda line: None)
+    with exclusive_lock(path):
+        _write(
+            path,
+            specs,
+            config,
+            seed,
+            render_options,
+            dtype,
+            compression,
+            chunk_size,
+            workers,
+            overwrite,
+            resume,
+            progress,
+            on_chunk,
+            report,
+        )
+    return path
+
+
+def _write(
+    path, specs, config, seed, render_options, dtype, compression, chunk_size, workers, overwrite, resume, progress, on_chunk, report
+):
+    """Create or reopen ``OUT.partial``, fill it, publish it as OUT (the caller holds the lock)."""
     tmp = partial_path(path)
     f = None
     if tmp.exists():
         if resume:
             try:
-                f = _open_partial(tmp, config)
+                f = _open_partial(tmp, config, report)
             except ValueError:
                 if not overwrite:
                     raise
@@ -261,6 +324,8 @@ def generate(
                 f"a partial file from an interrupted run exists at {str(tmp)!r}; pass --resume (resume=True) "
                 "to continue it or --overwrite (overwrite=True) to start over"
             )
+    elif resume:
+        raise FileNotFoundError(f"no partial file {str(tmp)!r} to resume; run without --resume (resume=True) to start a new file")
     if f is None:
         tmp.unlink(missing_ok=True)
         try:
@@ -271,7 +336,7 @@ def generate(
 
     previous_term = _sigterm_as_interrupt()
     try:
-        _fill(f, specs, chunk_size, workers, seed, render_options, dtype, progress, on_chunk)
+        _fill(f, specs, chunk_size, workers, seed, render_options, dtype, progress, on_chunk, report)
         f.attrs["complete"] = True
         f.close()
         fsync_file(tmp)
@@ -280,6 +345,14 @@ def generate(
         # Keep the partial file: every flushed chunk in it can be resumed.
         f.close()
         raise
+    except OSError as err:
+        # A full disk or an I/O error: the flushed chunks are intact and each has its digest, so
+        # keep them for --resume once the cause is fixed.
+        with contextlib.suppress(Exception):
+            f.close()
+        if isinstance(err, FileExistsError):
+            raise  # OUT appeared meanwhile: the finished partial file waits for --overwrite
+        raise _kept(err, tmp) from None
     except BaseException:
         f.close()
         tmp.unlink(missing_ok=True)
@@ -287,7 +360,17 @@ def generate(
     finally:
         if previous_term is not None:
             signal.signal(signal.SIGTERM, previous_term)
-    return path
+
+
+def _kept(err: OSError, tmp: Path) -> OSError:
+    """One line for an I/O error while writing: what failed, and that the partial file is kept."""
+    reason = err.strerror or " ".join(str(err).split()) or type(err).__name__
+    out = OSError(
+        f"writing {str(tmp)!r} failed ({reason}); the partial file is kept with every finished chunk: "
+        "fix the cause (free some space) and rerun with --resume (resume=True)"
+    )
+    out.errno = err.errno
+    return out
 
 
 def _sigterm_as_interrupt():
@@ -301,26 +384,54 @@ def _sigterm_as_interrupt():
     return signal.signal(signal.SIGTERM, handler)
 
 
-def _fill(f, specs, chunk_size, workers, seed, render_options, dtype, progress, on_chunk) -> None:
+def _write_chunk(group, lo: int, hi: int, arrays) -> None:
+    """Store one rendered chunk and record its digest; ``n_done`` moves only after both."""
+    for key, array in zip(digests.KEYS, arrays):
+        group[key][lo:hi] = array
+    digests.append(group, lo, hi, digests.chunk_digest(arrays))
+
+
+def _check_resumed(group, spec, seed, render_options, dtype, hashers, report) -> int:
+    """Check the chunks a resumed split already holds; render damaged ones again; return its items done.
+
+    Chunks are read back record by record (bounded memory) and fed to the split's checksums.
+    Records past the recorded progress (a chunk written but not counted) are dropped.
+    """
+    table = digests.records(group)
+    count = digests.covered(table, int(group.attrs["n_done"]))
+    digests.truncate(group, count)
+    done = 0
+    for index in range(count):
+        lo, hi, stored = int(table[index]["start"]), int(table[index]["stop"]), bytes(table[index]["sha256"])
+        arrays = digests.read_chunk(group, lo, hi)
+        if digests.chunk_digest(arrays) != stored:
+            report(f"{spec.name}: items {lo}..{hi - 1} do not match the digest recorded when they were written; rendering them again")
+            arrays = render_items(spec, seed, render_options, dtype, lo, hi)
+            for key, array in zip(digests.KEYS, arrays):
+                group[key][lo:hi] = array
+            digests.replace(group, index, digests.chunk_digest(arrays))
+        for key, array in zip(digests.KEYS, arrays):
+            checksum(array, hashers[key])
+        done = hi
+    group.attrs["n_done"] = done
+    return done
+
+
+def _fill(f, specs, chunk_size, workers, seed, render_options, dtype, progress, on_chunk, report) -> None:
     from tqdm.auto import tqdm
 
-    done = {s.name: int(f[s.name].attrs["n_done"]) for s in specs}
-    hashers = {}
+    hashers, done = {}, {}
     for spec in specs:
-        group = f[spec.name]
-        hashers[spec.name] = {key: hashlib.sha256() for key in ("images", "content", "nuisance")}
-        # A resumed split re-hashes what is already on disk, block by block (bounded memory).
-        for lo in range(0, done[spec.name], chunk_size):
-            hi = min(done[spec.name], lo + chunk_size)
-            for key, hasher in hashers[spec.name].items():
-                checksum(group[key][lo:hi], hasher)
+        hashers[spec.name] = {key: hashlib.sha256() for key in digests.KEYS}
+        done[spec.name] = _check_resumed(f[spec.name], spec, seed, render_options, dtype, hashers[spec.name], report)
+    f.flush()
     total = sum(s.n for s in specs)
     bar = tqdm(total=total, initial=sum(done.values()), unit="img", disable=(None if progress is None else not progress), leave=False)
     try:
         for spec, lo, hi, arrays in _results(_chunks(specs, done, chunk_size), workers, seed, render_options, dtype):
             group = f[spec.name]
-            for key, array in zip(("images", "content", "nuisance"), arrays):
-                group[key][lo:hi] = array
+            _write_chunk(group, lo, hi, arrays)
+            for key, array in zip(digests.KEYS, arrays):
                 checksum(array, hashers[spec.name][key])
             group.attrs["n_done"] = hi
             f.flush()

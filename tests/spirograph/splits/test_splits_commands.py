@@ -131,7 +131,7 @@ def test_verify_flipped_byte_exits_nonzero(tmp_path, capsys, reference):
     data[offset] ^= 0x10
     broken.write_bytes(bytes(data))
     code, _, err = run(capsys, "verify", broken)
-    assert code == 1 and "FAILED: train/content: checksum mismatch" in err and len(err.strip().splitlines()) == 1
+    assert code == 1 and "FAILED: train: items 0..7 do not match the digest recorded" in err and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("command", [["verify"], ["info"], ["show", "--out", "g.png"]])

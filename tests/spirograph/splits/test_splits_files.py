@@ -246,7 +246,10 @@ def test_verify_passes_and_catches_a_flipped_byte(tmp_path, split_file):
     data[offset] ^= 0x01
     broken.write_bytes(bytes(data))
     problems = verify(broken).problems
-    assert len(problems) == 1 and problems[0].startswith("test/images: checksum mismatch")
+    # Byte 1234 of the test images is in item 0 (3,072 bytes per uint8 image): chunk 0..15.
+    assert problems == [problems[0], problems[1]]
+    assert problems[0] == "test: items 0..15 do not match the digest recorded when they were written"
+    assert problems[1].startswith("test/images: checksum mismatch")
 
 
 def test_verify_catches_images_that_do_not_match_their_factors(tmp_path, split_file):
@@ -256,9 +259,13 @@ def test_verify_catches_images_that_do_not_match_their_factors(tmp_path, split_f
     with h5py.File(tampered, "r+") as f:
         images = f["train"]["images"]
         images[:] = images[()][::-1]  # every item now shows another item's image
+        from spirograph.splits.digests import chunk_digest
         from spirograph.splits.schema import checksum
 
         f["train"].attrs["checksum_images"] = "sha256:" + checksum(images[()]).hexdigest()
+        table = f["train"]["chunk_digests"]
+        for k, (lo, hi, _) in enumerate(table[()]):
+            table[k] = (lo, hi, chunk_digest([f["train"][key][lo:hi] for key in ("images", "content", "nuisance")]))
     problems = verify(tampered, sample=4).problems
     assert len(problems) == 1 and "does not match its re-rendered factors" in problems[0]
 

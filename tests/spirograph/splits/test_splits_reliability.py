@@ -1,0 +1,162 @@
+"""What a split file survives: a second writer, a byte damaged in a finished chunk, a full disk, a resume of nothing."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+import textwrap
+
+import h5py
+import pytest
+
+import spirograph.cli as cli
+import spirograph.splits.writer as writer
+from spirograph.splits import generate, partial_path, verify
+
+GEN = ["--train", "48", "--test", "16", "--seed", "2", "--shifts", "h_mean:0.3", "--chunk-size", "8", "--quiet"]
+SPLITS = ("train", "test", "shift/h_mean+0.3")
+
+# A writer that stops after its first chunk until the file named by argv[1] appears.
+HELD_WRITER = textwrap.dedent(
+    """
+    import os, sys, time
+    import spirograph.cli as cli
+    import spirograph.splits.writer as writer
+    release = sys.argv.pop(1)
+    write = writer._write_chunk
+    def held(*args, **kwargs):
+        write(*args, **kwargs)
+        print("chunk", flush=True)
+        deadline = time.monotonic() + 120
+        while not os.path.exists(release) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    writer._write_chunk = held
+    sys.exit(cli.main(sys.argv[1:]))
+    """
+)
+
+
+@pytest.fixture(autouse=True)
+def only_split_commands(monkeypatch):
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ("spirograph.splits.commands",))
+
+
+def run(capsys, *argv):
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def datasets(path) -> dict:
+    with h5py.File(path, "r") as f:
+        return {f"{s}/{k}": f[s][k][()].tobytes() for s in SPLITS for k in ("images", "content", "nuisance")}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    path = tmp_path_factory.mktemp("reference") / "ref.h5"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cli, "COMMAND_MODULES", ("spirograph.splits.commands",))
+        assert cli.main(["generate", str(path), *GEN]) == 0
+    return path
+
+
+def test_a_second_writer_is_refused_and_the_live_partial_is_kept(tmp_path, capsys, reference):
+    out, release = tmp_path / "cc.h5", tmp_path / "release"
+    first = subprocess.Popen(
+        [sys.executable, "-c", HELD_WRITER, str(release), "generate", str(out), *GEN],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert first.stdout.readline().strip() == "chunk"  # the first writer is live, mid-file
+        before = partial_path(out).stat()
+        for extra in (["--resume"], [], ["--overwrite"]):
+            code, _, err = run(capsys, "generate", out, *GEN, *extra)
+            assert code == 2 and len(err.strip().splitlines()) == 1, err
+            assert f"is being written by process {first.pid}" in err
+            assert partial_path(out).exists() and partial_path(out).stat().st_ino == before.st_ino  # not deleted, not replaced
+        release.touch()
+        _, err = first.communicate(timeout=120)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert first.returncode == 0, err
+    assert sorted(os.listdir(tmp_path)) == ["cc.h5", "release"]  # no partial, no lock file left
+    assert datasets(out) == datasets(reference) and verify(out).ok
+
+
+def _interrupted(out, after: int) -> None:
+    calls = []
+
+    def stop(split, done, n):
+        calls.append(split)
+        if len(calls) == after:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        generate(out, seed=2, train=48, test=16, shifts="h_mean:0.3", chunk_size=8, progress=False, on_chunk=stop)
+
+
+def test_resume_renders_a_damaged_chunk_again(tmp_path, capsys, reference):
+    out = tmp_path / "flip.h5"
+    _interrupted(out, after=4)  # train items 0..31 are written and recorded
+    partial = partial_path(out)
+    with h5py.File(partial, "r") as f:
+        offset = f["train"]["images"].id.get_offset() + 3 * 32 * 32 * 9 + 100  # inside item 9: chunk 8..15
+    data = bytearray(partial.read_bytes())
+    data[offset] ^= 0x40
+    partial.write_bytes(bytes(data))
+    code, _, err = run(capsys, "generate", out, *GEN, "--resume")
+    assert code == 0
+    assert "note: train: items 8..15 do not match the digest recorded when they were written; rendering them again" in err
+    assert datasets(out) == datasets(reference) and verify(out).ok
+
+
+def test_verify_checks_the_digest_of_every_chunk(tmp_path, reference):
+    broken = tmp_path / "broken.h5"
+    broken.write_bytes(reference.read_bytes())
+    with h5py.File(broken, "r") as f:
+        offset = f["shift/h_mean+0.3"]["nuisance"].id.get_offset() + 4 * 6 * 9 + 1  # item 9: chunk 8..15
+    data = bytearray(broken.read_bytes())
+    data[offset] ^= 0x01
+    broken.write_bytes(bytes(data))
+    problems = verify(broken, sample=0).problems
+    assert problems[0] == "shift/h_mean+0.3: items 8..15 do not match the digest recorded when they were written"
+
+
+def test_a_full_disk_keeps_the_partial_file_and_resume_finishes(tmp_path, capsys, monkeypatch, reference):
+    out = tmp_path / "full.h5"
+    write, calls = writer._write_chunk, []
+
+    def disk_full(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 7:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        write(*args, **kwargs)
+
+    monkeypatch.setattr(writer, "_write_chunk", disk_full)
+    code, _, err = run(capsys, "generate", out, *GEN)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "No space left on device" in err and "--resume" in err and "kept" in err
+    assert sorted(os.listdir(tmp_path)) == ["full.h5.partial"]
+    with h5py.File(partial_path(out), "r") as f:
+        assert int(f["train"].attrs["n_done"]) == 48 and int(f["test"].attrs["n_done"]) == 0  # six chunks kept
+    monkeypatch.setattr(writer, "_write_chunk", write)  # space freed
+    assert run(capsys, "generate", out, *GEN, "--resume")[0] == 0
+    assert sorted(os.listdir(tmp_path)) == ["full.h5"]
+    assert datasets(out) == datasets(reference) and verify(out).ok
+
+
+def test_resume_without_a_partial_file_is_an_error(tmp_path, capsys):
+    code, _, err = run(capsys, "generate", tmp_path / "none.h5", *GEN, "--resume")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "no partial file" in err and "none.h5.partial" in err and "without --resume" in err
+    assert os.listdir(tmp_path) == []
+    with pytest.raises(FileNotFoundError, match="no partial file"):
+        generate(tmp_path / "none.h5", seed=0, train=4, test=4, resume=True, progress=False)
+    assert os.listdir(tmp_path) == []
