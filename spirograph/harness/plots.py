@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .._validate import bad_value
+from ..shifts import SHIFT_FAMILIES
 from .escape import plain_text
 from .leaderboard import suite_groups
 from .result import ScoreResult, check_output_path, write_text_atomic
@@ -23,12 +24,7 @@ from .suites import ROBUSTNESS_FAMILIES
 _FORMATS = ("png", "pdf", "svg")
 _NUMERICAL_ZERO = 1e-10
 _R2_FLOOR = -1.0  # label-efficiency axis: lower R² values are drawn on the edge with their value
-_TITLES = {
-    "background_mean": "background mean shift Δμ",
-    "background_width": "background width change Δv",
-    "h_mean": "h mean shift Δμ",
-    "h_width": "h width change Δv",
-}
+_TITLES = {key: family.title for key, family in SHIFT_FAMILIES.items()}  # panel titles: the registry's
 REFERENCE_COLOURS: dict[str, str] = {"oracle": "#000000", "pixels": "#7f7f7f", "random-convnet": "#8c564b"}
 """The shipped reference entries: black (ceiling), grey (raw pixels), brown (floor)."""
 # matplotlib's tab20 without its greys and browns (kept for the references), strong colours first.
