@@ -24,3 +24,13 @@ __all__ = [
 from .splits import SpirographH5, SpirographRendered  # noqa: E402
 
 __all__ += ["SpirographH5", "SpirographRendered"]
+
+
+def __getattr__(name: str):
+    # spirograph.viz needs matplotlib: imported on first use, so `import spirograph` stays light and
+    # `spirograph.viz.sample_grid(...)` works after a plain `import spirograph`.
+    if name == "viz":
+        import importlib
+
+        return importlib.import_module(".viz", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

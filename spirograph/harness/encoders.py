@@ -103,7 +103,10 @@ REFERENCES: dict[str, Callable[[], Any]] = {
 REFERENCE_DISCLOSURES: dict[str, dict[str, Any]] = {
     "oracle": {"uses_nuisance_labels": False, "test_time_passes": 1, "training": "none: returns the true content factors (ceiling)"},
     "pixels": {"uses_nuisance_labels": False, "test_time_passes": 1, "training": "none: raw pixels (linear baseline)"},
-    "random-convnet": {"uses_nuisance_labels": False, "test_time_passes": 1, "training": "none: random initialisation, seed 0 (floor: what training must beat)"},
+    "random-convnet": {
+        "uses_nuisance_labels": False, "test_time_passes": 1,
+        "training": "none: random initialisation, seed 0 (floor: what training must beat)",
+    },
 }
 
 
