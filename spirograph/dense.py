@@ -12,8 +12,8 @@ from typing import Mapping
 
 import torch
 
-from .render import NORMALIZATIONS, check_factors
 from ._validate import check_choice
+from .render import NORMALIZATIONS, check_factors
 
 
 def render_dense(

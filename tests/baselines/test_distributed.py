@@ -4,17 +4,14 @@ import os
 import socket
 
 import pytest
-
-from ddp_helpers import quiesce as _quiesce
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from ddp_helpers import quiesce as _quiesce
 
 from spirograph import Spirograph
 from spirograph_baselines.encoders import ConvNet
 from spirograph_baselines.methods import StepContext, build_method
-
-
 
 WORLD, PER_RANK = 2, 4
 

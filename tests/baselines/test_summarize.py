@@ -9,8 +9,8 @@ import torch
 
 import spirograph
 from spirograph import Spirograph
-from spirograph_baselines import summarize, validation
 from spirograph.harness.probes import fit_ridge
+from spirograph_baselines import summarize, validation
 from spirograph_baselines.validation import FIT_STREAM, VAL_STREAM, encode_averaged, validation_scores
 
 ENTRY = Path(spirograph.__file__).parent / "harness" / "entries" / "random-convnet.json"

@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 import time
 
 import pytest
@@ -14,8 +13,6 @@ from spirograph_baselines import train
 from spirograph_baselines.checkpoint import RunDir
 from spirograph_baselines.loop import Trainer
 from spirograph_baselines.methods.simclr import SimCLR
-
-
 
 TINY = [
     "--preset", "cpu-quick", "--suite", "none", "--no-progress", "--threads", "1",
