@@ -3,10 +3,9 @@
 import json
 
 import pytest
-
-from ddp_helpers import quiesce as _quiesce
 import torch
 import torch.nn.functional as F
+from ddp_helpers import quiesce as _quiesce
 from torch import nn
 
 from spirograph import Spirograph

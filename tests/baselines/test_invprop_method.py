@@ -3,12 +3,11 @@
 import os
 
 import pytest
-
-from ddp_helpers import quiesce as _quiesce
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn.functional as F
+from ddp_helpers import quiesce as _quiesce
 
 from spirograph import Spirograph
 from spirograph_baselines.checkpoint import RunDir

@@ -131,7 +131,7 @@ def test_sensitivity_matches_central_finite_differences_in_float64():
     exact = derivative_norms(function, content, nuisance)  # (4, 10)
     eps = 1e-6
     for k in range(10):
-        def moved(sign: float) -> torch.Tensor:
+        def moved(sign: float, k: int = k) -> torch.Tensor:  # bound now: called in this iteration
             c, u = content.clone(), nuisance.clone()
             (c[:, k] if k < c.shape[1] else u[:, k - c.shape[1]]).add_(sign * eps)
             with torch.no_grad():
