@@ -12,7 +12,7 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
-from spirograph import Spirograph
+from spirograph import FactorSpace, Spirograph
 from spirograph.seeding import stream_key
 
 from .checkpoint import METHOD_REPORT_FILE, RESULT_FILE, VALIDATION_FILE, RunDir, TrainingError, atomic_write_text
@@ -29,13 +29,18 @@ def derived_seed(seed: int, purpose: str, index: int = 0) -> int:
     return int(stream_key(seed, purpose, str(index))) & ((1 << 63) - 1)
 
 
-def build_model(method_name: str, method_config: MethodConfig, train_config: TrainConfig, *, seed: int) -> Method:
-    """Encoder + method with parameters initialised from ``seed`` (the global RNG state is restored)."""
+def build_model(
+    method_name: str, method_config: MethodConfig, train_config: TrainConfig, *, seed: int, space: FactorSpace | None = None
+) -> Method:
+    """Encoder + method with parameters initialised from ``seed`` (the global RNG state is restored).
+
+    ``space``: the factor space of the training views (default ``FactorSpace()``), which sizes the method's heads.
+    """
     method_cls = get_method(method_name)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derived_seed(seed, "baselines/init"))
         encoder = build_encoder(train_config.encoder, **train_config.encoder_kwargs)
-        return method_cls(encoder, method_config, n_items=train_config.n_contents)
+        return method_cls(encoder, method_config, n_items=train_config.n_contents, space=space)
 
 
 def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -85,7 +90,7 @@ class Trainer:
         self.progress = progress and rank == 0
         self.spirograph = Spirograph(resolution=train_config.resolution, normalize=train_config.normalize, device=device)
         self.contents = self.spirograph.sample_content(train_config.n_contents, seed=train_config.data_seed, stream=TRAIN_STREAM)
-        self.method = build_model(method_name, method_config, train_config, seed=seed).to(device)
+        self.method = build_model(method_name, method_config, train_config, seed=seed, space=self.spirograph.space).to(device)
         self.model: nn.Module = self.method
         if world_size > 1:
             if device.type == "cuda":

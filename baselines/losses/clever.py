@@ -22,6 +22,8 @@ import torch.nn.functional as F
 
 from spirograph._validate import bad_value
 
+from .nt_xent import gather_with_grad
+
 IR_FRACTION = 0.8
 """Share of the representation channels that form z_IR (PROTOCOL.md §7: ⌊0.8·D⌋)."""
 
@@ -75,7 +77,7 @@ def split_representation(h: torch.Tensor, ir_fraction: float = IR_FRACTION) -> t
     return h[:, :d_ir], h[:, d_ir:]
 
 
-def orthogonality_loss(p_first: torch.Tensor, p_second: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+def orthogonality_loss(p_first: torch.Tensor, p_second: torch.Tensor, eps: float = 1e-8, *, distributed: bool = True) -> torch.Tensor:
     """L_Orth = |mean over the batch of cos(p_first_i, p_second_i)| (PROTOCOL.md §7).
 
     With an EMA teacher, ``p_first`` is the teacher's EF output for one view and ``p_second`` the
@@ -85,9 +87,12 @@ def orthogonality_loss(p_first: torch.Tensor, p_second: torch.Tensor, eps: float
         p_first: EF head outputs of one view (B, E).
         p_second: EF head outputs of the other view (B, E).
         eps: floor of the vector norms in the cosine.
+        distributed: with an initialised process group, take the mean over the union batch of all
+            ranks (the per-item cosines are gathered with gradient; every rank must hold the same B),
+            so the absolute value acts on one mean, not on each rank's.
 
     Returns:
-        Scalar tensor in [0, 1].
+        Scalar tensor in [0, 1], the same on every rank when ``distributed``.
 
     Raises:
         ValueError: if the shapes differ, are not 2-D, or the batch is empty.
@@ -96,7 +101,10 @@ def orthogonality_loss(p_first: torch.Tensor, p_second: torch.Tensor, eps: float
         raise bad_value("p_first/p_second", (type(p_first).__name__, type(p_second).__name__), "two tensors (B, E)")
     if p_first.ndim != 2 or p_first.shape != p_second.shape or p_first.shape[0] == 0:
         raise bad_value("p_second.shape", (tuple(p_first.shape), tuple(p_second.shape)), "two equal non-empty shapes (B, E)")
-    return F.cosine_similarity(p_first, p_second, dim=1, eps=eps).mean().abs()
+    cos = F.cosine_similarity(p_first, p_second, dim=1, eps=eps)
+    if distributed:
+        cos, _ = gather_with_grad(cos)
+    return cos.mean().abs()
 
 
 def squared_norm(parameters: Iterable[torch.Tensor]) -> torch.Tensor:

@@ -6,7 +6,8 @@ Adding a method:
    a ``validate()`` that calls ``super().validate()`` and raises ``ValueError`` naming the field) and
    a ``Method`` subclass that sets ``Config``, optionally ``views_per_item`` (rendered views per item,
    default 2), ``needs_nuisance_grad`` (view 1's nuisance requires grad) and
-   ``uses_nuisance_labels``, and implements ``build()`` (heads, buffers) and
+   ``uses_nuisance_labels``, and implements ``build()`` (heads, buffers; sized from
+   ``self.encoder.out_dim`` and the training factor space ``self.space``) and
    ``training_step(ctx: StepContext) -> {"loss": tensor, **scalar logs}``; per-item state such as a
    memory bank is a buffer and is updated in ``after_step``.
 2. Decorate the class with ``@register("<name>")``.
@@ -23,6 +24,7 @@ from typing import Any, Callable, Mapping
 
 from torch import nn
 
+from spirograph import FactorSpace
 from spirograph._validate import unknown_name
 
 from .base import Method, MethodConfig, StepContext
@@ -80,7 +82,12 @@ def get_method(name: str) -> type[Method]:
     return _REGISTRY[name]
 
 
-def build_method(name: str, encoder: nn.Module, overrides: Mapping[str, Any] | None = None, *, n_items: int) -> Method:
-    """Instantiate method ``name`` around ``encoder`` with its config defaults updated by ``overrides``."""
+def build_method(
+    name: str, encoder: nn.Module, overrides: Mapping[str, Any] | None = None, *, n_items: int, space: FactorSpace | None = None
+) -> Method:
+    """Instantiate method ``name`` around ``encoder`` with its config defaults updated by ``overrides``.
+
+    ``space`` is the training views' factor space (default ``FactorSpace()``), see :class:`Method`.
+    """
     cls = get_method(name)
-    return cls(encoder, cls.Config.from_overrides(overrides), n_items=n_items)
+    return cls(encoder, cls.Config.from_overrides(overrides), n_items=n_items, space=space)

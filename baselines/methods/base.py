@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Mapping
 import torch
 from torch import nn
 
-from spirograph import Spirograph
+from spirograph import FactorSpace, Spirograph
 from spirograph._validate import bad_value, unknown_name
 
 
@@ -81,6 +81,9 @@ class Method(nn.Module, abc.ABC):
         encoder: backbone mapping images (B, 3, R, R) to representations (B, encoder.out_dim).
         config: an instance of ``Config`` (validated here).
         n_items: size of the fixed training set (for per-item state such as memory banks).
+        space: the factor space the training views are rendered from; heads and buffers that
+            depend on the number of content or nuisance factors are sized from it (default: the
+            default roles, ``FactorSpace()``).
     """
 
     name: ClassVar[str] = ""
@@ -89,19 +92,31 @@ class Method(nn.Module, abc.ABC):
     needs_nuisance_grad: ClassVar[bool] = False
     uses_nuisance_labels: ClassVar[bool] = False  # disclosed in results: does training read α?
 
-    def __init__(self, encoder: nn.Module, config: MethodConfig, *, n_items: int) -> None:
+    def __init__(self, encoder: nn.Module, config: MethodConfig, *, n_items: int, space: FactorSpace | None = None) -> None:
         super().__init__()
         if not isinstance(config, self.Config):
             raise bad_value("config", type(config).__name__, f"a {self.Config.__name__}")
         if not hasattr(encoder, "out_dim"):
             raise bad_value("encoder", type(encoder).__name__, "an nn.Module with an integer attribute out_dim")
+        if space is not None and not isinstance(space, FactorSpace):
+            raise bad_value("space", type(space).__name__, "a FactorSpace")
         self.config = config.validate()
         self.encoder = encoder
         self.n_items = n_items
+        self.space = FactorSpace() if space is None else space
         self.build()
 
+    def check_space(self, spirograph: Spirograph) -> None:
+        """Raise ValueError unless ``spirograph`` renders from factors with this method's content/nuisance roles."""
+        roles = (tuple(spirograph.space.content), tuple(spirograph.space.nuisance))
+        if roles != (tuple(self.space.content), tuple(self.space.nuisance)):
+            raise bad_value(
+                "spirograph.space", f"content {roles[0]}, nuisance {roles[1]}",
+                f"the roles the method was built for (content {self.space.content}, nuisance {self.space.nuisance})",
+            )
+
     def build(self) -> None:
-        """Create heads and state from ``self.config`` and ``self.encoder.out_dim``."""
+        """Create heads and state from ``self.config``, ``self.encoder.out_dim`` and ``self.space``."""
 
     @abc.abstractmethod
     def training_step(self, ctx: StepContext) -> dict[str, Any]:

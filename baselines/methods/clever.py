@@ -18,7 +18,8 @@ Two registered methods:
   the known (prior-standardised) nuisance values of each view, weighted by ``nuisance_weight``. It
   uses nuisance labels and says so in its disclosures.
 
-At the end of training, :func:`split_probes` fits closed-form ridge probes (PROTOCOL.md §5) from z_IR,
+At the end of training, :func:`split_probes` fits the harness's ridge probe
+(:func:`spirograph.harness.probes.fit_ridge`, the paper's objective of PROTOCOL.md §5) from z_IR,
 z_EF and their concatenation to the content and to the nuisance, the probes the paper reports:
 z_IR should predict content and z_EF should carry the nuisance.
 """
@@ -33,12 +34,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from spirograph import DEFAULT_NUISANCE, Spirograph
+from spirograph import Spirograph
 from spirograph._validate import bad_value, check_choice, check_int, check_positive_float
+from spirograph.harness.probes import fit_ridge
 
 from ..encoders import ProjectionHead
 from ..losses import clever as L
-from ..losses.nt_xent import gather_with_grad, nt_xent
+from ..losses.nt_xent import nt_xent
 from . import register
 from .base import Method, MethodConfig, StepContext
 from .simclr import VIEW_PASSES
@@ -66,7 +68,7 @@ class CLeVERConfig(MethodConfig):
             "joint" (both views in one call); see ``SimCLRConfig``.
         probe_train, probe_test: contents for the end-of-training split probes (0 disables them).
         probe_seed: seed of the probe contents and nuisance draws.
-        probe_ridge: ridge penalty of the probes (PROTOCOL.md §5: 1e-8).
+        probe_ridge: λ of the probes' objective (PROTOCOL.md §5: 1e-8; ``fit_ridge`` scales it by n·k).
     """
 
     ir_fraction: float = L.IR_FRACTION
@@ -137,9 +139,8 @@ class CLeVER(Method):
         cfg = self.config
         z_ef, p_ir, p_ef = self.encode_views(ctx.images)
         contrastive = nt_xent(p_ir[0], p_ir[1], cfg.temperature)
-        # |mean cos| over the union batch: gather the per-item cosines so every rank sees one mean.
-        cos, _ = gather_with_grad(F.cosine_similarity(p_ef[0], p_ef[1], dim=1, eps=1e-8))
-        orth = cos.mean().abs()
+        # |mean cos| over the union batch: every rank sees one mean.
+        orth = L.orthogonality_loss(p_ef[0], p_ef[1], distributed=True)
         preg = L.parameter_norm_loss(self.ir_head.parameters(), self.ef_head.parameters())
         loss = L.clever_objective(contrastive, orth, preg, orth_weight=cfg.orth_weight, preg_weight=cfg.preg_weight)
         logs = {"nt_xent": contrastive.detach(), "orth": orth.detach(), "preg": preg.detach()}
@@ -191,30 +192,16 @@ class CLeVERNuisance(CLeVER):
     def build(self) -> None:
         super().build()
         _, d_ef = L.split_sizes(self.encoder.out_dim, self.config.ir_fraction)
-        self.nuisance_head = nn.Linear(d_ef, len(DEFAULT_NUISANCE))
+        self.nuisance_head = nn.Linear(d_ef, len(self.space.nuisance))
 
     def extra_terms(self, z_ef: torch.Tensor, ctx: StepContext) -> tuple[torch.Tensor | None, dict[str, Any]]:
+        self.check_space(ctx.spirograph)
         space = ctx.spirograph.space
-        if len(space.nuisance) != self.nuisance_head.out_features:
-            raise bad_value("spirograph nuisance", space.nuisance, f"{self.nuisance_head.out_features} nuisance factors")
         mean = space.prior_mean(space.nuisance).to(z_ef)
         std = space.prior_variance(space.nuisance).to(z_ef).sqrt().clamp(min=1e-12)
         target = (ctx.nuisance.detach().reshape(z_ef.shape[0], -1).to(z_ef) - mean) / std
         regression = F.mse_loss(self.nuisance_head(z_ef), target)
         return self.config.nuisance_weight * regression, {"nuisance_mse": regression.detach()}
-
-
-def _ridge_mse(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor, ridge: float):
-    """Closed-form ridge (bias unpenalised) of MSE + ridge·‖W‖² (PROTOCOL.md §5); per-target test MSE and R²."""
-    x_mean, y_mean = train_x.mean(0), train_y.mean(0)
-    xc, yc = train_x - x_mean, train_y - y_mean
-    n = train_x.shape[0]
-    gram = xc.T @ xc / n + ridge * torch.eye(xc.shape[1], dtype=xc.dtype, device=xc.device)
-    weight = torch.linalg.lstsq(gram, xc.T @ yc / n).solution
-    pred = (test_x - x_mean) @ weight + y_mean
-    mse = (pred - test_y).pow(2).mean(0)
-    r2 = 1 - mse / test_y.var(0, unbiased=False).clamp(min=1e-12)
-    return mse, r2
 
 
 @torch.no_grad()
@@ -233,7 +220,8 @@ def split_probes(
 
     Probe items come from ``spirograph`` with streams ``clever-probe/train`` and
     ``clever-probe/test`` of ``seed`` (one nuisance draw per image), the encoder runs in eval
-    mode, and a closed-form ridge in float64 is fitted per feature set (PROTOCOL.md §5).
+    mode, and the harness's closed-form ridge (``fit_ridge``, float64) is fitted per feature set and
+    target (PROTOCOL.md §5).
 
     Args:
         encoder: backbone (B, 3, R, R) → (B, D).
@@ -241,7 +229,7 @@ def split_probes(
         ir_fraction: split of the representation.
         n_train, n_test: probe contents (>= 2 and >= 1).
         seed: seed of the probe items.
-        ridge: ridge penalty > 0.
+        ridge: λ > 0 of the paper's objective (scaled by n·k inside ``fit_ridge``).
         batch_size: images per encoder call.
 
     Returns:
@@ -272,7 +260,10 @@ def split_probes(
     parts = {"ir": slice(0, d_ir), "ef": slice(d_ir, None), "concat": slice(None)}
     for part, cols in parts.items():
         for target, (ty, vy) in (("content", (tr_c, te_c)), ("nuisance", (tr_a, te_a))):
-            mse, r2 = _ridge_mse(tr_h[:, cols], ty.to(tr_h.device), te_h[:, cols], vy.to(te_h.device), ridge)
+            probe = fit_ridge(tr_h[:, cols], ty.to(tr_h.device), ridge)
+            test_y = vy.to(te_h.device)
+            mse = (probe.predict(te_h[:, cols]) - test_y).pow(2).mean(0)
+            r2 = 1 - mse / test_y.var(0, unbiased=False).clamp(min=1e-12)
             report[f"probe/{part}/{target}_mse"] = float(mse.mean())
             report[f"probe/{part}/{target}_r2"] = float(r2.mean())
     return report

@@ -9,7 +9,8 @@ and compared with a memory bank of all N training items (``spirograph_baselines.
 with the losses of ``spirograph_baselines.losses.invprop`` (top-M background, τ = 0.2, kNN graph
 k = 4, L = 3 propagation steps, P hard positives). After the optimiser step the bank vectors and
 kNN-graph rows of the batch items are updated with momentum 0.5, gathered over all ranks so every
-rank's bank stays identical.
+rank's bank stays identical. During the warm-up only L_ins is computed: no propagation, no hard
+positives (their diagnostics below start with L_inv).
 
 Spirograph's content is continuous, so "category-level" positives are items with nearby content.
 Because the factors are known, every step logs how far the discovered hard positives lie from
@@ -26,9 +27,9 @@ only when it revisits it (its positive is the item's own embedding from one epoc
 at a budget of ~780 steps of 256 items the preset trades distinct contents for visits:
 
 * N = 5,000 contents for 40 epochs (760 steps) instead of 20,000 for 10. (SimCLR and CLeVER
-  now run 312 two-view steps on a norm-free ConvNet; InvP keeps 760 one-view steps, about as
-  many encoded images, and the ConvNet with BatchNorm: with the norm-free ConvNet at 304 steps
-  its embedding collapsed in all three seeds, see baselines/RESULTS_EXTRA.md.)
+  run 1,248 two-view steps on a GroupNorm ConvNet; InvP keeps 760 one-view steps and the ConvNet
+  with BatchNorm: with the norm-free ConvNet its embedding collapsed in all three seeds, and
+  with the GroupNorm one as well, see baselines/RESULTS_EXTRA.md.)
 * M = 1,024: the paper's 4,096 would be 82% of such a bank, which makes the background nearly
   the whole bank; 1,024 (20%) keeps it a set of the nearest entries.
 * P = 10 instead of 20: a smaller bank is sparser in content, so the 20 hardest of the
@@ -53,7 +54,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from spirograph import DEFAULT_CONTENT, DEFAULT_NUISANCE
 from spirograph._validate import bad_value, check_int, check_positive_float
 
 from ..losses import invprop as L
@@ -129,8 +129,8 @@ class InvProp(Method):
         self.head = nn.Linear(self.encoder.out_dim, cfg.embed_dim)
         self.bank = MemoryBank(self.n_items, cfg.embed_dim, neighbours=cfg.neighbours, momentum=cfg.bank_momentum, seed=cfg.bank_seed)
         # Known factors of each bank entry, for the diagnostic only (never used by the losses).
-        self.register_buffer("item_content", torch.zeros(self.n_items, len(DEFAULT_CONTENT)))
-        self.register_buffer("item_nuisance", torch.zeros(self.n_items, len(DEFAULT_NUISANCE)))
+        self.register_buffer("item_content", torch.zeros(self.n_items, len(self.space.content)))
+        self.register_buffer("item_nuisance", torch.zeros(self.n_items, len(self.space.nuisance)))
         self.register_buffer("item_seen", torch.zeros(self.n_items, dtype=torch.bool))
         self._pending: tuple[torch.Tensor, ...] | None = None
 
@@ -144,31 +144,41 @@ class InvProp(Method):
 
     def training_step(self, ctx: StepContext) -> dict[str, Any]:
         cfg = self.config
+        self.check_space(ctx.spirograph)
         index = ctx.indices.to(self.bank.vectors.device, torch.long)
         v = self.embed(ctx.images[0])
+        active = self.invariance_active(ctx.epoch)
+        # During the warm-up L_inv is unused, so the propagation and hard positives are skipped.
         out = L.invprop_losses(
             v, index, self.bank.vectors, self.bank.graph, background_size=cfg.background_size, temperature=cfg.temperature,
-            neighbours=cfg.neighbours, steps=cfg.steps, positives=cfg.positives, invariance=True,
+            neighbours=cfg.neighbours, steps=cfg.steps, positives=cfg.positives, invariance=active,
         )
-        active = self.invariance_active(ctx.epoch)
         loss = out.instance + (cfg.lam_inv * out.invariance if active else 0.0)
         self._pending = (index, v.detach(), out.neighbours, ctx.content.detach(), ctx.nuisance[0].detach())
-        logs = {"l_ins": out.instance.detach(), "l_inv": out.invariance.detach(), "lam_inv": cfg.lam_inv if active else 0.0}
+        logs = {"l_ins": out.instance.detach(), "lam_inv": cfg.lam_inv if active else 0.0}
+        if active:
+            logs["l_inv"] = out.invariance.detach()
         logs.update(self.positive_diagnostics(ctx, index, out.positives, out.valid))
         return {"loss": loss, **logs}
 
     @torch.no_grad()
-    def positive_diagnostics(self, ctx: StepContext, index: torch.Tensor, positives: torch.Tensor, valid: torch.Tensor) -> dict[str, float]:
+    def positive_diagnostics(
+        self, ctx: StepContext, index: torch.Tensor, positives: torch.Tensor | None, valid: torch.Tensor | None
+    ) -> dict[str, float]:
         """Mean content / nuisance distances anchor → hard positives and anchor → random items.
 
         Distances are Euclidean in prior-standardised units, over positives already seen by the
         bank; random partners are drawn with ``ctx.generator`` among seen items.
 
+        Args:
+            positives, valid: hard positives (B, P) and their mask, or None during the warm-up.
+
         Returns:
-            ``pos_found`` (mean valid positives per anchor) and, once any item was seen,
-            ``pos_content_dist``, ``rand_content_dist``, ``pos_nuisance_dist``, ``rand_nuisance_dist``.
+            ``pos_found`` (mean valid positives per anchor; not during the warm-up) and, once any
+            item was seen, ``rand_content_dist``, ``rand_nuisance_dist`` and (not during the warm-up)
+            ``pos_content_dist``, ``pos_nuisance_dist``.
         """
-        logs: dict[str, float] = {"pos_found": float(valid.sum(dim=1).float().mean())}
+        logs: dict[str, float] = {} if valid is None else {"pos_found": float(valid.sum(dim=1).float().mean())}
         seen = self.item_seen.nonzero().squeeze(1)
         if seen.numel() == 0:
             return logs
@@ -177,8 +187,8 @@ class InvProp(Method):
         a_scale = space.prior_variance(space.nuisance).to(self.item_nuisance).sqrt().clamp(min=1e-12)
         anchor_c = ctx.content.to(self.item_content) / c_scale
         anchor_a = ctx.nuisance[0].detach().to(self.item_nuisance) / a_scale
-        mask = valid & self.item_seen[positives]
-        if mask.any():
+        mask = None if valid is None else valid & self.item_seen[positives]
+        if mask is not None and mask.any():
             pos_c = self.item_content[positives] / c_scale
             pos_a = self.item_nuisance[positives] / a_scale
             logs["pos_content_dist"] = float((pos_c - anchor_c.unsqueeze(1)).norm(dim=2)[mask].mean())
@@ -197,11 +207,6 @@ class InvProp(Method):
         index, v, rows, content, nuisance = all_gather_rows(*self._pending)
         self._pending = None
         self.bank.update(index, v, rows, gather=False)
-        if self.item_content.shape[1] != content.shape[1] or self.item_nuisance.shape[1] != nuisance.shape[1]:
-            # A factor space with other roles: resize once (the buffers only feed the diagnostic).
-            self.item_content = torch.zeros(self.n_items, content.shape[1], device=content.device)
-            self.item_nuisance = torch.zeros(self.n_items, nuisance.shape[1], device=nuisance.device)
-            self.item_seen.zero_()
         keep = last_occurrence(index)
         self.item_content[index[keep]] = content[keep].to(self.item_content)
         self.item_nuisance[index[keep]] = nuisance[keep].to(self.item_nuisance)

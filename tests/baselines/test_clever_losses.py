@@ -50,6 +50,14 @@ def test_orthogonality_is_absolute_value_of_mean_not_mean_of_absolute_values():
     assert clever.orthogonality_loss(p1, -p1).item() == pytest.approx(1.0)
 
 
+def test_orthogonality_without_a_process_group_is_the_local_mean():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(6, 5, generator=g), torch.randn(6, 5, generator=g)
+    local = clever.orthogonality_loss(a, b, distributed=False)
+    assert torch.equal(clever.orthogonality_loss(a, b, distributed=True), local)
+    assert torch.equal(local, torch.nn.functional.cosine_similarity(a, b, dim=1, eps=1e-8).mean().abs())
+
+
 def test_orthogonality_rejects_mismatched_shapes():
     with pytest.raises(ValueError, match="p_second.shape"):
         clever.orthogonality_loss(torch.zeros(3, 4), torch.zeros(3, 5))

@@ -128,6 +128,30 @@ def test_split_probes_read_the_right_channels():
     assert report["probe/concat/nuisance_r2"] == pytest.approx(report["probe/ef/nuisance_r2"], abs=1e-6)
 
 
+def test_split_probes_are_the_harness_probe():
+    from spirograph.harness.probes import fit_ridge
+
+    encoder = _ColourEncoder()
+    report = split_probes(encoder, GEN, ir_fraction=0.8, n_train=300, n_test=100, seed=3)
+    (train_c, train_a), (test_c, test_a) = (GEN.sample(n, seed=3, stream=f"clever-probe/{s}") for s, n in (("train", 300), ("test", 100)))
+    train_h, test_h = encoder(GEN.render(train_c, train_a)).double(), encoder(GEN.render(test_c, test_a)).double()
+    for target, (y, y_test) in (("content", (train_c, test_c)), ("nuisance", (train_a, test_a))):
+        mse = (fit_ridge(train_h, y.double(), 1e-8).predict(test_h) - y_test.double()).pow(2).mean(0)
+        assert report[f"probe/concat/{target}_mse"] == pytest.approx(float(mse.mean()), rel=1e-9)
+
+
+def test_nuisance_head_is_sized_by_the_training_space():
+    from spirograph import FactorSpace
+
+    torch.manual_seed(0)
+    space = FactorSpace(content=("m", "b", "sigma", "fg_r", "h"))
+    method = build_method("clever-nuisance", build_encoder("convnet", widths=[8, 16]), {}, n_items=64, space=space)
+    assert method.nuisance_head.out_features == 5
+    assert _method("clever-nuisance").nuisance_head.out_features == 6
+    with pytest.raises(ValueError, match="spirograph.space"):
+        method.training_step(_ctx())  # views of the default roles: refused, not resized
+
+
 def test_split_probes_reject_bad_sizes():
     with pytest.raises(ValueError, match="n_train"):
         split_probes(_ColourEncoder(), GEN, n_train=1, n_test=5)

@@ -9,7 +9,7 @@ import torch.multiprocessing as mp
 import torch.nn.functional as F
 from ddp_helpers import quiesce as _quiesce
 
-from spirograph import Spirograph
+from spirograph import FactorSpace, Spirograph
 from spirograph_baselines.checkpoint import RunDir
 from spirograph_baselines.config import TrainConfig
 from spirograph_baselines.encoders import build_encoder
@@ -101,17 +101,37 @@ def test_after_step_writes_the_batch_into_bank_graph_and_factor_record():
     assert torch.equal(method.item_nuisance[idx], ctx.nuisance[0])
 
 
-def test_invariance_term_switches_on_after_the_warm_up():
+def test_invariance_term_switches_on_after_the_warm_up(monkeypatch):
+    from spirograph_baselines.losses import invprop as losses
+
+    calls = []
+    propagate = losses.propagate
+    monkeypatch.setattr(losses, "propagate", lambda *a, **k: calls.append(1) or propagate(*a, **k))
     method = _method()
     warm = method.training_step(_ctx(torch.arange(16), epoch=0))
     assert warm["lam_inv"] == 0.0 and warm["loss"].item() == pytest.approx(warm["l_ins"].item())
+    # The warm-up never uses L_inv, so it does not propagate or look for hard positives.
+    assert calls == [] and "l_inv" not in warm and "pos_found" not in warm
     on = method.training_step(_ctx(torch.arange(16), epoch=1))
-    assert on["lam_inv"] == 0.6
+    assert on["lam_inv"] == 0.6 and calls == [1] and "pos_found" in on
     assert on["loss"].item() == pytest.approx(on["l_ins"].item() + 0.6 * on["l_inv"].item(), rel=1e-6)
+
+
+def test_buffers_are_sized_by_the_training_space_and_other_roles_are_refused():
+    space = FactorSpace(content=("m", "b", "sigma", "fg_r", "h"))
+    torch.manual_seed(0)
+    method = build_method("invprop", build_encoder("convnet", widths=[8, 16]), SMALL, n_items=64, space=space)
+    assert method.item_content.shape == (64, 5) and method.item_nuisance.shape == (64, 5)
+    ctx = _ctx(torch.arange(16))  # rendered from the default roles (4 content, 6 nuisance)
+    with pytest.raises(ValueError, match="spirograph.space=.*expected the roles the method was built for"):
+        method.training_step(ctx)
+    with pytest.raises(ValueError, match="space='dict': expected a FactorSpace"):
+        build_method("invprop", build_encoder("convnet", widths=[8]), SMALL, n_items=64, space={})
 
 
 def test_trainer_renders_one_view_per_item_and_logs_diagnostics(tmp_path):
     trainer = _trainer(tmp_path)
+    assert trainer.method.space is trainer.spirograph.space
     ctx = trainer.context(0)
     assert ctx.images.shape == (1, 16, 3, 16, 16) and ctx.nuisance.shape == (1, 16, 6)
     logs = [trainer.train_step() for _ in range(12)]
