@@ -69,7 +69,7 @@ def _broken(valid, edit):
     [
         (lambda d: d.pop("metrics"), "result.metrics: expected a value"),
         (lambda d: d.update(schema_version=99), r"schema_version: expected one of \[1, 2\]"),
-        (lambda d: d.update(name=""), "result.name: expected a non-empty string"),
+        (lambda d: d.update(name=""), "result.name: expected a non-blank, one-line name"),
         (lambda d: d["metrics"]["linear"].update(mean_r2=0.9), "linear.mean_r2: expected an object"),
         (lambda d: d["metrics"]["linear"]["mean_mse"].update(ci=[2.0, 1.0]), "linear.mean_mse.ci"),
         (lambda d: d["metrics"]["linear"]["mean_mse"].update(value=float("nan")), "linear.mean_mse.value: expected a finite number"),
