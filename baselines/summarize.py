@@ -2,10 +2,13 @@
 
     python -m spirograph_baselines.summarize runs/quick-simclr-s0 runs/quick-simclr-s1 ... [--out table.md]
 
-Each run directory must hold ``config.json`` and the harness's ``result.json``; runs are grouped by
-method. Columns: mean content MSE for one nuisance draw (M=1) and with feature averaging (M=10,
-M=30), the conditional variance of ĥ, and the background-mean shift (MSE at Δμ=0.4 and its ratio to
-Δμ=0).
+Each run directory must hold ``config.json`` and the harness's ``result.json`` (schema 2); runs are
+grouped by method and the method settings that differ from the preset. Columns: mean content MSE
+for one nuisance draw (M=1) and with feature averaging (M=30), the offset-proof invariance metrics
+(relative and whitened conditional variance, probe nuisance share), the sensitivity ratio, the
+worst-case MSE and its ratio to the average case, nuisance decodability, the background-mean shift
+(MSE ratio Δμ=0.4 / Δμ=0), and for comparison the gameable normalised conditional variance and the
+paper's estimator (PROTOCOL.md §5).
 """
 
 from __future__ import annotations
@@ -33,33 +36,57 @@ def _curve_value(result: ScoreResult, family: str, key: str, level: float) -> fl
     raise bad_value(family, level, f"a {key} on the result's curve")
 
 
+def run_label(record: dict) -> str:
+    """The row label of a run: its method, plus every method setting that differs from its preset."""
+    from .methods import get_method
+    from .presets import get_preset
+
+    method_cls = get_method(record["method"])
+    preset = method_cls.Config.from_overrides(get_preset(record["preset"]).method_settings(method_cls)).to_dict()
+    changed = [f"{k}={v}" for k, v in record.get("method_config", {}).items() if k in preset and preset[k] != v]
+    return record["method"] + (f" ({', '.join(changed)})" if changed else "")
+
+
 def run_metrics(run_dir: Path) -> tuple[str, dict[str, float]]:
-    """``(method, metrics)`` of one scored run directory."""
+    """``(label, metrics)`` of one scored run directory (``run_label`` of its configuration)."""
     config_path, result_path = run_dir / CONFIG_FILE, run_dir / RESULT_FILE
     for path in (config_path, result_path):
         if not path.is_file():
             raise bad_value("run", str(run_dir), f"a scored run directory (missing {path.name})")
-    method = json.loads(config_path.read_text(encoding="utf-8"))["method"]
+    record = json.loads(config_path.read_text(encoding="utf-8"))
+    label = run_label(record) if "preset" in record else record["method"]
     result = ScoreResult.load(result_path)
     shifted = _curve_value(result, "robustness.background_mean", "level", 0.4)
     unshifted = _curve_value(result, "robustness.background_mean", "level", 0.0)
-    return method, {
+    return label, {
         "mse_m1": result.metric("linear.mean_mse"),
-        "mse_m10": _curve_value(result, "feature_averaging", "M", 10),
         "mse_m30": _curve_value(result, "feature_averaging", "M", 30),
-        "cond_var": result.metric("invariance.conditional_variance"),
-        "bg_shift_0.4": shifted,
+        "relative_cv": result.metric("invariance.relative_conditional_variance"),
+        "whitened_cv": result.metric("invariance.whitened_conditional_variance"),
+        "probe_share": result.metric("invariance.probe_nuisance_share.mean"),
+        "normalized_cv": result.metric("invariance.normalized_conditional_variance"),
+        "paper_proxy": result.metric("invariance.paper_trace_proxy"),
+        "sensitivity": result.metric("sensitivity.nuisance_to_content"),
+        "worst_mse": result.metric("worst_case.mean_mse"),
+        "worst_ratio": result.metric("worst_case.ratio_to_average"),
+        "nuisance_mse": result.metric("invariance.nuisance_mse"),
         "bg_ratio": shifted / unshifted,
     }
 
 
 COLUMNS = [
     ("mse_m1", "MSE, M=1"),
-    ("mse_m10", "MSE, M=10"),
     ("mse_m30", "MSE, M=30"),
-    ("cond_var", "conditional variance"),
-    ("bg_shift_0.4", "MSE, background Δμ=0.4"),
-    ("bg_ratio", "Δμ=0.4 / Δμ=0"),
+    ("relative_cv", "relative cond. var."),
+    ("whitened_cv", "whitened cond. var."),
+    ("probe_share", "probe nuisance share"),
+    ("sensitivity", "sensitivity nuisance/content"),
+    ("worst_mse", "worst-case MSE"),
+    ("worst_ratio", "worst / average"),
+    ("nuisance_mse", "nuisance MSE"),
+    ("bg_ratio", "background Δμ=0.4 / Δμ=0"),
+    ("normalized_cv", "normalised cond. var. (gameable)"),
+    ("paper_proxy", "paper's proxy"),
 ]
 
 
@@ -77,8 +104,8 @@ def table(runs: Sequence[Path]) -> str:
     """The Markdown table of the given run directories (one row per method, mean ± s.e.)."""
     grouped: dict[str, list[dict[str, float]]] = {}
     for run in runs:
-        method, metrics = run_metrics(Path(run))
-        grouped.setdefault(method, []).append(metrics)
+        label, metrics = run_metrics(Path(run))
+        grouped.setdefault(label, []).append(metrics)
     lines = ["| method | seeds | " + " | ".join(title for _, title in COLUMNS) + " |", "|---|---|" + "---|" * len(COLUMNS)]
     for method, rows in sorted(grouped.items()):
         cells = []
