@@ -160,3 +160,15 @@ def test_resume_without_a_partial_file_is_an_error(tmp_path, capsys):
     with pytest.raises(FileNotFoundError, match="no partial file"):
         generate(tmp_path / "none.h5", seed=0, train=4, test=4, resume=True, progress=False)
     assert os.listdir(tmp_path) == []
+
+
+def test_a_partial_file_of_another_format_version_is_not_resumed(tmp_path):
+    out = tmp_path / "old.h5"
+    _interrupted(out, after=2)
+    with h5py.File(partial_path(out), "r+") as f:
+        f.attrs["format_version"] = 1  # as the 0.1 writer left it: no chunk digests to check
+    with pytest.raises(ValueError, match="format version 1"):
+        generate(out, seed=2, train=48, test=16, shifts="h_mean:0.3", chunk_size=8, progress=False, resume=True)
+    assert partial_path(out).exists()
+    generate(out, seed=2, train=48, test=16, shifts="h_mean:0.3", chunk_size=8, progress=False, resume=True, overwrite=True)
+    assert verify(out).ok and sorted(os.listdir(tmp_path)) == ["old.h5"]
