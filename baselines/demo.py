@@ -113,8 +113,12 @@ class Progress:
     """Prints ``step k/n: TITLE (elapsed m:ss, about m:ss left)`` before each step.
 
     The estimate scales the budget's expected seconds of the remaining steps by how fast the
-    steps run so far went against their own expectation (reused steps count as instant).
+    steps run so far went against their own expectation (reused steps count as instant). The
+    ratio starts from 1 with the weight of ``PRIOR_S`` expected seconds, so a few short steps
+    cannot swing it.
     """
+
+    PRIOR_S = 60.0
 
     def __init__(self, steps: Sequence[Step], expected: dict[str, float]) -> None:
         self.steps, self.expected = list(steps), expected
@@ -124,7 +128,7 @@ class Progress:
 
     def left(self, index: int) -> float:
         remaining = sum(self.expected.get(s.kind, 10.0) for s in self.steps[index:] if not _done(s))
-        speed = self.spent / self.spent_expected if self.spent_expected > 0 else 1.0
+        speed = (self.spent + self.PRIOR_S) / (self.spent_expected + self.PRIOR_S)
         return remaining * speed
 
     def run(self, index: int, step: Step) -> None:

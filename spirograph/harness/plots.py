@@ -71,6 +71,11 @@ def _series(result: ScoreResult, curve_path: str, axis: str, value: str) -> tupl
     return xs, ys, lows, highs
 
 
+def _dips(ys: Sequence[float]) -> bool:
+    """Whether a label-efficiency curve loses R² (by more than 0.05) when labels are added."""
+    return any(later < earlier - 0.05 for earlier, later in zip(ys, ys[1:]))
+
+
 def _n(value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else "?"
 
@@ -142,16 +147,24 @@ def _draw_suite(subfigure, key: tuple[str, int], members: Sequence[ScoreResult],
         f"Suite {plain_text(name, limit=40)} (version {version}). Lines: each entry's curve; shaded bands: 95% bootstrap "
         "intervals over the test contents. Hollow diamonds at M = 1: the table's mean MSE (linear task, "
         f"{_n(suite.get('n_train'))} / {_n(suite.get('n_test'))} contents).",
-        "The curves use the smaller subsets named in each title, where a probe on many features (raw pixels: "
-        "3,072) fits worse than on the table's items, so their M = 1 points lie above the diamonds.",
+        "The curves use the smaller subsets named in each title; a probe fits worse on fewer items, the more so "
+        "the more features it has, so an M = 1 point can lie above its diamond.",
     ]
+    n_fit = suite.get("n_averaging_train")
+    wide = [r for r in members if isinstance(n_fit, int) and r.to_dict()["encoder"]["feature_dim"] >= n_fit]
+    if wide:
+        names = ", ".join(f"{plain_text(r.name, limit=40)} (D = {r.to_dict()['encoder']['feature_dim']:,})" for r in wide[:4])
+        lines[-1] += f" With at least as many features as the {_n(n_fit)} probe-training items: {names}."
     if interpolating:
         lines.append(
             "Label efficiency, hollow circles: at most as many labels as features (n ≤ D). The paper's weight 1e-8 then "
             "nearly interpolates the labels, and the test error of a near-interpolating probe can peak far below n = D "
-            "(double descent): the raw pixels' dip, which a weight chosen on validation items does not show. "
+            "(double descent), which a weight chosen on validation items does not show. "
             "Triangles: R² below −1 (drawn at −1, value written beside)."
         )
+        dips = [plain_text(r.name, limit=40) for r in members if _dips(_series(r, "label_efficiency.curve", "n_train", "mean_r2")[1])]
+        if dips:
+            lines[-1] += f" R² falling with more labels: {', '.join(dips[:4])}."
     from matplotlib.lines import Line2D
 
     handles = [Line2D([], [], color=styles[r.name][0], linestyle=styles[r.name][1], marker="o", markersize=3) for r in members]

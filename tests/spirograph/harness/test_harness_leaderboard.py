@@ -181,3 +181,54 @@ def test_markdown_escapes_suite_names(shipped):
     entry = _with(shipped[0], suite__name="q\n# H <b>x</b>")
     table = render_markdown([entry])
     assert "## Suite q \\# H \\<b\\>x\\</b\\> (version 1)" in table
+
+
+# -- the figure ---------------------------------------------------------------------------------
+from spirograph.harness.plots import REFERENCE_COLOURS, entry_colour, entry_styles, leaderboard_figure  # noqa: E402
+
+
+def _line_colours(figure) -> dict[str, set[str]]:
+    colours: dict[str, set[str]] = {}
+    for ax in figure.axes:
+        for line in ax.get_lines():
+            if not line.get_label().startswith("_"):
+                colours.setdefault(line.get_label(), set()).add(line.get_color())
+    return colours
+
+
+def test_figure_colours_are_per_entry_and_stable(shipped):
+    forward = leaderboard_figure(shipped)
+    backward = leaderboard_figure(list(reversed(shipped)))
+    assert _line_colours(forward) == _line_colours(backward)
+    for name, colours in _line_colours(forward).items():
+        assert colours == {entry_colour(name)}
+    assert entry_colour("pixels") == REFERENCE_COLOURS["pixels"]
+    assert entry_colour("my-method") == entry_colour("my-method") != ""
+    # Entries that share a colour keep it and differ by line style instead.
+    names = [f"entry-{i}" for i in range(12)]
+    styles = entry_styles(names)
+    assert all(styles[n][0] == entry_colour(n) for n in names)
+    assert len({entry_colour(n) for n in names}) < len(names)  # this set has colour collisions...
+    assert len(set(styles.values())) == len(names)  # ...told apart by line style
+
+
+def test_figure_caption_names_suite_items_and_markers(shipped):
+    figure = leaderboard_figure(shipped)
+    caption = figure.subfigs[0]._suptitle.get_text().replace("\n", " ")
+    assert caption.startswith("Suite quick (version 1).")
+    assert "shaded bands: 95% bootstrap intervals" in caption
+    assert "5,000 / 2,000 contents" in caption and "pixels (D = 3,072)" in caption
+    assert "hollow circles: at most as many labels as features" in caption and "R² falling with more labels: pixels" in caption
+    titles = [ax.get_title() for ax in figure.axes]
+    assert "(probe fitted on 1,000, tested on 500 contents)" in titles[0]
+    assert all("1,000 / 500 contents per level" in t for t in titles[1:5])
+    assert "(tested on 2,000 contents)" in titles[5]
+    # Pixels at 500 labels (R² −3.76) is drawn on the axis floor as a hollow triangle.
+    floor = [line for line in figure.axes[5].get_lines() if line.get_marker() == "v"]
+    assert len(floor) == 1 and floor[0].get_markerfacecolor() == "white"
+
+
+def test_figure_one_block_per_suite(shipped):
+    other = ScoreResult({**shipped[0].to_dict(), "suite": {**shipped[0].to_dict()["suite"], "name": "other"}})
+    figure = leaderboard_figure([*shipped, other])
+    assert [sub._suptitle.get_text().split(".")[0] for sub in figure.subfigs] == ["Suite other (version 1)", "Suite quick (version 1)"]
