@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from spirograph._validate import bad_value, check_choice, check_int, check_positive_float, unknown_name
-from spirograph.render import NORMALIZATIONS
+from spirograph.render import MAX_RESOLUTION, NORMALIZATIONS
 
 from .encoders import ENCODERS
 from .optim import LR_SCHEDULES
@@ -98,7 +98,7 @@ class TrainConfig:
             raise bad_value("warmup_epochs", self.warmup_epochs, f"fewer than epochs ({self.epochs})")
         self.lr_schedule = check_choice("lr_schedule", self.lr_schedule, tuple(LR_SCHEDULES))
         self.schedule_unit = check_choice("schedule_unit", self.schedule_unit, SCHEDULE_UNITS)
-        self.resolution = check_int("resolution", self.resolution, 2)
+        self.resolution = check_int("resolution", self.resolution, 2, MAX_RESOLUTION)
         self.normalize = check_choice("normalize", self.normalize, NORMALIZATIONS)
         self.checkpoint_every = check_int("checkpoint_every", self.checkpoint_every, 1)
         self.log_every = check_int("log_every", self.log_every, 1)

@@ -27,9 +27,11 @@ def load_encoder(run_dir: str | os.PathLike, *, device: str | torch.device = "cp
         The encoder ``nn.Module`` with the run's weights (loaded with ``weights_only=True``).
 
     Raises:
-        ValueError: not a run directory, training not finished, damaged weights (a zip member fails its
+        ValueError: not a path or not a run directory, training not finished, damaged weights (a zip member fails its
             CRC-32), or weights that do not fit.
     """
+    if isinstance(run_dir, bytes) or not isinstance(run_dir, (str, os.PathLike)):
+        raise bad_value("run_dir", run_dir, "a spirograph-train run directory path (str or os.PathLike)")
     path = Path(run_dir)
     config_path, weights_path = path / CONFIG_FILE, path / ENCODER_FILE
     if not config_path.is_file():

@@ -20,13 +20,25 @@ def unknown_name(kind: str, name: str, available: Iterable[str]) -> ValueError:
     return ValueError(f"unknown {kind} {name!r}{hint} available: {', '.join(available)}")
 
 
-def check_int(argument: str, value: Any, minimum: int) -> int:
-    """Return ``value`` as int if it is an integer (not bool) >= ``minimum``."""
+MAX_INT = 2**63 - 1
+"""The largest integer any argument takes: what an int64 size, item index or seed holds."""
+
+
+def check_int(argument: str, value: Any, minimum: int, maximum: int = MAX_INT) -> int:
+    """Return ``value`` as int if it is an integer (not bool) in ``[minimum, maximum]``.
+
+    The default ``maximum`` turns a huge integer into this error instead of an OverflowError (or
+    an endless loop) deep inside torch or numpy.
+    """
+    in_range = f"an integer in [{minimum}, {'2**63 - 1' if maximum == MAX_INT else maximum}]"
+    rule = f"an integer >= {minimum}" if maximum == MAX_INT else in_range
     if isinstance(value, bool) or not isinstance(value, (int,)) and not _is_integral(value):
-        raise bad_value(argument, value, f"an integer >= {minimum}")
+        raise bad_value(argument, value, rule)
     value = int(value)
+    if value > maximum:
+        raise bad_value(argument, value, in_range)
     if value < minimum:
-        raise bad_value(argument, value, f"an integer >= {minimum}")
+        raise bad_value(argument, value, rule)
     return value
 
 

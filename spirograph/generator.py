@@ -8,7 +8,7 @@ import torch
 
 from ._validate import bad_value, check_choice, check_int, check_positive_float
 from .factors import FACTOR_NAMES, FactorSpace, stack
-from .render import NORMALIZATIONS, check_factors, render_unchecked
+from .render import MAX_RESOLUTION, NORMALIZATIONS, check_factors, render_unchecked
 
 DEFAULT_CHUNK = 8192  # images per render call when no gradient is needed (~40 MB of float32 work)
 
@@ -51,7 +51,7 @@ class Spirograph:
         if dtype not in (torch.float32, torch.float64):
             raise bad_value("dtype", dtype, "torch.float32 or torch.float64")
         self.space = space
-        self.resolution = check_int("resolution", resolution, 2)
+        self.resolution = check_int("resolution", resolution, 2, MAX_RESOLUTION)
         self.n_points = check_int("n_points", n_points, 2)
         self.extent = check_positive_float("extent", extent)
         self.normalize = check_choice("normalize", normalize, NORMALIZATIONS)

@@ -16,6 +16,8 @@ from ._validate import bad_value, check_choice, check_int, check_positive_float,
 from .factors import FACTOR_NAMES
 
 NORMALIZATIONS = ("row", "image")
+MAX_RESOLUTION = 4096
+"""The largest image side accepted: one 4096² RGB float32 image is already 200 MB."""
 _EPS = 1e-8  # added to the normaliser, as the original code does
 
 
@@ -137,7 +139,7 @@ def render(
         ValueError: unknown/missing names, mismatched lengths/devices/dtypes, non-floating or
             non-finite values, ``b <= 0`` or ``sigma <= 0``, or bad keyword values.
     """
-    resolution = check_int("resolution", resolution, 2)
+    resolution = check_int("resolution", resolution, 2, MAX_RESOLUTION)
     n_points = check_int("n_points", n_points, 2)
     extent = check_positive_float("extent", extent)
     check_choice("normalize", normalize, NORMALIZATIONS)

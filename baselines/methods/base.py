@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from spirograph import FactorSpace, Spirograph
-from spirograph._validate import bad_value, unknown_name
+from spirograph._validate import bad_value, check_int, unknown_name
 
 
 @dataclass
@@ -102,7 +102,7 @@ class Method(nn.Module, abc.ABC):
             raise bad_value("space", type(space).__name__, "a FactorSpace")
         self.config = config.validate()
         self.encoder = encoder
-        self.n_items = n_items
+        self.n_items = check_int("n_items", n_items, 1)
         self.space = FactorSpace() if space is None else space
         self.build()
 

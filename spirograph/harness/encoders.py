@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from .._torchfile import check_torch_file
-from .._validate import bad_value, unknown_name
+from .._validate import bad_value, check_int, unknown_name
 
 CHECK_ITEMS = 16  # images in the contract check batch
 CHECK_STREAM = "check"
@@ -83,7 +83,7 @@ class RandomConvNet(nn.Module):
             layers.append(nn.MaxPool2d(2) if i < len(widths) - 1 else nn.AdaptiveAvgPool2d(1))
             channels = width
         self.net = nn.Sequential(*layers, nn.Flatten())
-        generator = torch.Generator().manual_seed(int(seed))
+        generator = torch.Generator().manual_seed(check_int("seed", seed, 0))
         for module in self.net:
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_uniform_(module.weight, nonlinearity="relu", generator=generator)
@@ -179,7 +179,7 @@ def _is_file_spec(source: str) -> bool:
 def _import_module(spec: str, module_name: str) -> types.ModuleType:
     try:
         return importlib.import_module(module_name)
-    except ImportError as err:
+    except (ImportError, TypeError) as err:  # TypeError: a relative name such as '..x'
         hint = ""
         local = Path(module_name.replace(".", os.sep) + ".py")
         if local.is_file():
@@ -226,6 +226,8 @@ def load_weights(encoder: Any, weights: str | os.PathLike) -> None:
     """
     if not isinstance(encoder, nn.Module):
         raise bad_value("weights", str(weights), f"weights only for an nn.Module encoder, got {type(encoder).__name__}")
+    if isinstance(weights, bytes) or not isinstance(weights, (str, os.PathLike)):
+        raise bad_value("weights", weights, "a file path (str or os.PathLike)")
     path = os.fspath(weights)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"weights file {path!r} does not exist")

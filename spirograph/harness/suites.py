@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .._validate import bad_value, check_int, unknown_name
+from ..render import MAX_RESOLUTION
 from ..shifts import SHIFT_FAMILIES
 
 AVERAGING_DRAWS: tuple[int, ...] = (1, 2, 3, 4, 5, 10, 20, 30)
@@ -144,7 +145,7 @@ class Suite:
         if not (isinstance(self.confidence, float) and 0.5 <= self.confidence < 1.0):
             raise bad_value("confidence", self.confidence, "a float in [0.5, 1)")
         check_int("batch_size", self.batch_size, 1)
-        check_int("resolution", self.resolution, 2)
+        check_int("resolution", self.resolution, 2, MAX_RESOLUTION)
         check_int("n_points", self.n_points, 2)
         if not (isinstance(self.extent, (int, float)) and math.isfinite(self.extent) and self.extent > 0):
             raise bad_value("extent", self.extent, "a finite number > 0")

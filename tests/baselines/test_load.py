@@ -42,3 +42,9 @@ def test_damaged_weights_are_refused(tmp_path, flip_inside_tensor):
     flip_inside_tensor(tmp_path / "encoder.pt")
     with pytest.raises(ValueError, match=r"encoder\.pt.*expected an intact torch file; it is corrupted \(member '.*' does not match its CRC-32"):
         load_encoder(tmp_path)
+
+
+@pytest.mark.parametrize("run_dir", [5, None, b"run"])
+def test_run_dir_must_be_a_path(run_dir):
+    with pytest.raises(ValueError, match=r"^run_dir=.*: expected a spirograph-train run directory path"):
+        load_encoder(run_dir)

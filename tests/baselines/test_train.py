@@ -44,6 +44,9 @@ def error_line(capsys):
         (["--method", "simclr", "--resume", "--overwrite"], "at most one of them"),
         (["--method", "simclr", "--device", "gpu0"], "--device='gpu0'"),
         (["--method", "simclr", "--suite", "quik"], "unknown suite 'quik'; did you mean 'quick'?"),
+        (["--method", "simclr", "--set", "resolution=100000"], "resolution=100000: expected an integer in [2, 4096]"),
+        (["--method", "simclr", "--set", f"n_contents={10**30}"], f"n_contents={10**30}: expected an integer in [2, 2**63 - 1]"),
+        (["--method", "simclr", "--seed", str(2**64)], f"--seed={2**64}: expected an integer in [0, 2**63 - 1]"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(tmp_path, capsys, extra, message):
