@@ -80,7 +80,8 @@ class Budget:
 BUDGETS: dict[str, Budget] = {
     "demo": Budget(
         "demo", "cpu-quick", "demo", ("epochs=4",),
-        {"generate": 5, "verify": 2, "grid": 2, "simclr": 70, "invclr": 130, "oracle": 5, "pixels": 30, "random-convnet": 30, "leaderboard": 10},
+        # CPU seconds of each step, one thread (benchmarks/README.md, "Main job"): about 3.5 minutes in all.
+        {"generate": 2, "verify": 1, "grid": 2, "simclr": 70, "invclr": 105, "oracle": 2, "pixels": 15, "random-convnet": 20, "leaderboard": 8},
     ),
     "full": Budget(
         "full", "cpu-quick", "quick", (),
