@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -20,6 +20,7 @@ from .config import TrainConfig
 from .encoders import build_encoder
 from .methods import Method, MethodConfig, StepContext, get_method
 from .optim import build_optimizer, build_schedule
+from .rescore import flatten, run_disclosures  # noqa: F401  (flatten: re-exported)
 
 TRAIN_STREAM = "baselines/train"
 
@@ -41,19 +42,6 @@ def build_model(
         torch.manual_seed(derived_seed(seed, "baselines/init"))
         encoder = build_encoder(train_config.encoder, **train_config.encoder_kwargs)
         return method_cls(encoder, method_config, n_items=train_config.n_contents, space=space)
-
-
-def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested settings as one level of dotted keys with scalar values (lists become JSON text)."""
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, Mapping):
-            out.update(flatten(value, f"{prefix}{key}."))
-        elif value is None or isinstance(value, (str, bool, int, float)):
-            out[f"{prefix}{key}"] = value
-        else:
-            out[f"{prefix}{key}"] = json.dumps(value)
-    return out
 
 
 class Trainer:
@@ -283,13 +271,7 @@ class Trainer:
         import spirograph
 
         record = self.run_dir.read_config()
-        disclosures = flatten(
-            {
-                **self.method.disclosures(),
-                "test_time_passes": 1,
-                "training": {k: record[k] for k in ("preset", "seed", "world_size", "train")},
-            }
-        )
+        disclosures = run_disclosures(record)
         result = spirograph.score(
             self.frozen_encoder(), suite=suite, device=str(self.device), name=name, disclosures=disclosures, command=command, progress=self.progress
         )

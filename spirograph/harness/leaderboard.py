@@ -218,7 +218,8 @@ DEFINITIONS: tuple[tuple[str, str], ...] = (
     ("relative cond. variance", "`E_x tr Cov[h | x] / tr Cov[h]` on the raw features: the share of feature variance that "
      "re-drawing the nuisance of a fixed content moves (0 = none, 1 = all); unchanged by `h → a·h + c`"),
     ("whitened cond. variance", "the conditional variance after whitening by the (shrunk) total covariance, per "
-     "dimension: what a linear probe can exploit; unchanged by any invertible linear map of h"),
+     "direction, averaged over directions: what a linear probe can exploit; unchanged by offsets, per-dimension "
+     "rescalings and permutations of h"),
     ("sensitivity nuisance/content", "exact derivatives of h with respect to each factor through renderer and encoder, "
      "scaled by the factor's prior spread: mean over nuisance factors / mean over content factors (0 = invariant)"),
     ("worst-case MSE", "content MSE of the frozen content probe under the nuisance in the prior's box that maximises "
