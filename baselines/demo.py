@@ -29,7 +29,7 @@ from typing import Callable, Sequence
 
 from spirograph import cli as spirograph_cli
 from spirograph._validate import check_int, unknown_name
-from spirograph.harness.suites import Suite, available_suites, get_suite, register_suite
+from spirograph.harness.suites import get_suite
 
 from . import train as train_cli
 from .checkpoint import CHECKPOINT_FILE, RESULT_FILE
@@ -37,29 +37,6 @@ from .presets import get_preset
 
 METHODS = ("simclr", "invclr")
 REFERENCES = ("oracle", "pixels", "random-convnet")
-
-DEMO_SUITE = Suite(
-    name="demo",
-    version=1,
-    seed=20210505,
-    n_train=2000,
-    n_test=1000,
-    n_averaging_train=300,
-    n_averaging_test=150,
-    n_robustness_train=300,
-    n_robustness_test=150,
-    n_invariance_test=150,
-    n_sensitivity=100,
-    n_worst_case=100,
-    worst_case_restarts=2,
-    worst_case_steps=5,
-    averaging_draws=(1, 2, 3, 5, 10),
-    bootstrap_resamples=200,
-    description="the demo's suite: 2k/1k contents, 300/150 for averaging (M<=10) and per shift level, 100-150 for "
-    "invariance, sensitivity and worst case; minutes for all five demo entries, not comparable with quick",
-)
-"""The ``demo`` suite: small enough to score five entries within the demo's budget."""
-
 
 @dataclass(frozen=True)
 class Budget:
@@ -226,8 +203,6 @@ def run(args: argparse.Namespace) -> Path:
     check_int("--seed", args.seed, 0)
     check_int("--train", args.train, 1)
     check_int("--test", args.test, 1)
-    if DEMO_SUITE.name not in available_suites():
-        register_suite(DEMO_SUITE)
     suite = args.suite or budget.suite
     preset = args.preset or budget.preset
     get_suite(suite)

@@ -260,3 +260,26 @@ register_suite(
         description="the paper's sizes: 100k/20k contents everywhere (a GPU job)",
     )
 )
+register_suite(
+    # The main job's suite (``spirograph-demo``): small enough to score its five entries within its budget.
+    Suite(
+        name="demo",
+        version=1,
+        seed=20210505,
+        n_train=2000,
+        n_test=1000,
+        n_averaging_train=300,
+        n_averaging_test=150,
+        n_robustness_train=300,
+        n_robustness_test=150,
+        n_invariance_test=150,
+        n_sensitivity=100,
+        n_worst_case=100,
+        worst_case_restarts=2,
+        worst_case_steps=5,
+        averaging_draws=(1, 2, 3, 5, 10),
+        bootstrap_resamples=200,
+        description="the demo's suite: 2k/1k contents, 300/150 for averaging (M<=10) and per shift level, 100-150 for "
+        "invariance, sensitivity and worst case; minutes for all five demo entries, not comparable with quick",
+    )
+)
