@@ -2,6 +2,9 @@
 
 Run: pytest benchmarks/test_bench_render.py --benchmark-enable --benchmark-columns=mean,stddev,rounds
 Figures go to benchmarks/README.md. The batch is 4096 at resolution 32 in float32 (65,536 on CUDA).
+``test_forward_block`` and ``test_double_backward_block`` sweep the CPU block size of the
+renderer (``render_unchecked(block=...)``); ``benchmarks/render_compare.py`` times the current
+renderer, the dense form and any git revision interleaved in one process.
 """
 
 import pytest
@@ -39,6 +42,11 @@ def _penalty_step(render_fn, gen, content, nuisance, projection):
     return penalty
 
 
+def _rate(benchmark, n):
+    if benchmark.stats is not None:  # None when benchmarking is disabled (smoke run)
+        _rate(benchmark, n)
+
+
 def _n(device):
     return 65_536 if device == "cuda" else 4096
 
@@ -58,7 +66,7 @@ def test_forward(benchmark, device, renderer):
         return out
 
     out = benchmark(run)
-    benchmark.extra_info["images_per_s"] = n / benchmark.stats.stats.mean
+    _rate(benchmark, n)
     assert out.shape == (n, 3, 32, 32)
 
 
@@ -77,7 +85,7 @@ def test_forward_backward(benchmark, device, renderer):
         return leaf.grad
 
     grad = benchmark(run)
-    benchmark.extra_info["images_per_s"] = n / benchmark.stats.stats.mean
+    _rate(benchmark, n)
     assert torch.isfinite(grad).all()
 
 
@@ -95,5 +103,31 @@ def test_double_backward(benchmark, device, renderer):
         return out
 
     penalty = benchmark(run)
-    benchmark.extra_info["images_per_s"] = n / benchmark.stats.stats.mean
+    _rate(benchmark, n)
     assert torch.isfinite(penalty)
+
+
+BLOCKS = [32, 64, 128, 256, 512, 1024, 4096]
+
+
+@pytest.mark.parametrize("block", BLOCKS)
+def test_forward_block(benchmark, block):
+    gen, content, nuisance = _batch("cpu", 4096)
+    factors = gen.factors(content, nuisance)
+
+    def run():
+        with torch.no_grad():
+            return render_unchecked(factors, block=block)
+
+    benchmark(run)
+    _rate(benchmark, 4096)
+
+
+@pytest.mark.parametrize("block", BLOCKS)
+def test_double_backward_block(benchmark, block):
+    gen, content, nuisance = _batch("cpu", 4096)
+    projection = torch.randn(3 * 32 * 32, 64, generator=torch.Generator().manual_seed(0)) / 55
+    benchmark.pedantic(
+        _penalty_step, args=(lambda f: render_unchecked(f, block=block), gen, content, nuisance, projection), rounds=3, iterations=1
+    )
+    _rate(benchmark, 4096)

@@ -19,11 +19,14 @@ NORMALIZATIONS = ("row", "image")
 MAX_RESOLUTION = 4096
 """The largest image side accepted: one 4096² RGB float32 image is already 200 MB."""
 _EPS = 1e-8  # added to the normaliser, as the original code does
+CPU_BLOCK_BYTES = 128 * (2 * 40 * 32 + 3 * 32 * 32) * 4
+"""Working set of one block on the CPU (2.9 MB): the block's (b, 2, T, R) kernel, (b, R, R)
+intensity and (b, 2, R²) colouring operand; 128 float32 images at R = 32, T = 40, the best
+measured block (64-256 were within noise, 1024 and one block of 4096 slower: benchmarks/README.md)."""
+GPU_BLOCK = 65_536  # on accelerators one launch per op is what matters; this only bounds memory
 
 
-def curve_points(
-    m: torch.Tensor, b: torch.Tensor, h: torch.Tensor, n_points: int = 40
-) -> tuple[torch.Tensor, torch.Tensor]:
+def curve_points(m: torch.Tensor, b: torch.Tensor, h: torch.Tensor, n_points: int = 40) -> tuple[torch.Tensor, torch.Tensor]:
     """Points of the hypotrochoid at ``n_points`` times in [0, 2π] (both ends included).
 
     The phase is computed as ``t·(a − b)/b`` with ``a = m + b − h``, the original code's order of
@@ -46,6 +49,74 @@ def curve_points(
     return x, y
 
 
+def exponent_floor(dtype: torch.dtype) -> float:
+    """Lower bound of the kernel's exponent, so no kernel value or product of two is subnormal.
+
+    Far from the curve exp(−Δu²/σ) underflows into subnormal floats, and every matmul or
+    elementwise pass over subnormals runs up to 30× slower on x86 CPUs. Clamping the exponent at
+    0.45·ln(smallest normal) (−39.3 in float32, −318.6 in float64) keeps each factor and each
+    product of two normal. The change is at most e^floor per factor: after normalisation by
+    ``peak + T·1e-8`` a pixel moves by at most 1e8·e^floor (9e-10 in float32, 0 in float64),
+    and the gradient there (~e^floor) is dropped.
+    """
+    return 0.45 * math.log(torch.finfo(dtype).tiny)
+
+
+def _grid(resolution: int, extent: float, like: torch.Tensor) -> torch.Tensor:
+    return torch.linspace(-extent, extent, resolution, dtype=like.dtype, device=like.device)
+
+
+class _Kernel(torch.autograd.Function):
+    """Kernel factors k = exp(max(−(g − p)²/σ, floor)): points p (n, 2, T, 1), −1/σ (n, 1, 1, 1), grid g (R,).
+
+    Autograd's graph for these four elementwise steps costs six passes over the (n, 2, T, R)
+    tensor in the backward and twice that again in the gradient penalty's double backward. Here
+    the backward is q = grad·k and, for p, one (n·2·T, R) × (R, 2) matmul that gives Σ_R q·g and
+    Σ_R q together: ∂/∂p = −2/σ·(p·Σ q − Σ q·g)·(−1) written out below. It is built from
+    differentiable operations on the saved output k, so it differentiates again correctly
+    (gradgradcheck in the tests). In the clamped region the gradient is q·(…) with k = e^floor
+    instead of 0: below 1e-17 relative in float32 (see ``exponent_floor``).
+    """
+
+    @staticmethod
+    def forward(ctx, points: torch.Tensor, neg_inv_sigma: torch.Tensor, grid: torch.Tensor, floor: float) -> torch.Tensor:
+        kernel = (grid - points).square_().mul_(neg_inv_sigma).clamp_(min=floor).exp_()
+        ctx.save_for_backward(points, neg_inv_sigma, grid, kernel)
+        return kernel
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        points, neg_inv_sigma, grid, kernel = ctx.saved_tensors
+        q = grad * kernel  # ∂L/∂exponent
+        grad_points = grad_neg = None
+        if ctx.needs_input_grad[0]:
+            # Σ_R q·(g − p) = Σ_R q·g − p·Σ_R q: one matmul against [g, 1] instead of two passes.
+            sums = torch.matmul(q, torch.stack([grid, torch.ones_like(grid)], dim=-1))  # (n, 2, T, 2)
+            grad_points = (-2.0 * neg_inv_sigma) * (sums[..., :1] - points * sums[..., 1:])
+        if ctx.needs_input_grad[1]:
+            diff = grid - points
+            grad_neg = (q * diff * diff).sum(dim=(1, 2, 3), keepdim=True)
+        return grad_points, grad_neg, None, None
+
+
+def _raw_intensity(x: torch.Tensor, y: torch.Tensor, sigma: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """T·(unnormalised intensity), (B, R, R): the two (B, T, R) kernel factors and one batched matmul."""
+    points = torch.stack([x, y], dim=1).unsqueeze(-1)  # (B, 2, T, 1): both factors in one pass
+    neg_inv_sigma = (-1.0 / sigma).view(-1, 1, 1, 1)
+    # unbind, not two selects: each select's backward would zero-fill a full (B, 2, T, R) tensor.
+    ku, kv = _Kernel.apply(points, neg_inv_sigma, grid, exponent_floor(x.dtype)).unbind(1)
+    return torch.bmm(ku.transpose(1, 2), kv)
+
+
+def _peak(v: torch.Tensor, normalize: str, n_points: int) -> torch.Tensor:
+    """The normaliser of each row (B, R, 1) or image (B, 1, 1), with the original's 1e-8 guard."""
+    # The original takes max(-1) then max over a size-1 axis: each ROW is its own maximum.
+    peak = v.amax(dim=-1, keepdim=True) if normalize == "row" else v.amax(dim=(-2, -1), keepdim=True)
+    # v is T times the mean over the curve: dividing by T commutes with the normalisation except
+    # inside the 1e-8 guard, so the guard is scaled by T.
+    return peak + _EPS * n_points
+
+
 def intensity(
     x: torch.Tensor,
     y: torch.Tensor,
@@ -64,24 +135,8 @@ def intensity(
     Returns:
         Tensor (B, R, R) with rows indexed by the grid coordinate that ``x`` runs along.
     """
-    grid = torch.linspace(-extent, extent, resolution, dtype=x.dtype, device=x.device)
-    neg_inv_sigma = (-1.0 / sigma).view(-1, 1, 1, 1)
-    points = torch.stack([x, y], dim=1)  # (B, 2, T): both factors of the kernel in one pass
-    needs_grad = torch.is_grad_enabled() and (points.requires_grad or neg_inv_sigma.requires_grad)
-    diff = grid - points.unsqueeze(-1)  # (B, 2, T, R)
-    if needs_grad:
-        kernel = torch.exp(diff * diff * neg_inv_sigma)
-    else:  # in place: the (B, 2, T, R) pass is memory bound
-        kernel = diff.square_().mul_(neg_inv_sigma).exp_()
-    v = torch.bmm(kernel[:, 0].transpose(1, 2), kernel[:, 1])  # (B, R, R)
-    if normalize == "row":
-        # The original takes max(-1) then max over a size-1 axis: each ROW is its own maximum.
-        peak = v.amax(dim=-1, keepdim=True)
-    else:
-        peak = v.amax(dim=(-2, -1), keepdim=True)
-    # Dividing by T commutes with the normalisation except inside the 1e-8 guard, so keep it.
-    scale = peak + _EPS * x.shape[-1]
-    return v.div_(scale) if not needs_grad else v / scale
+    v = _raw_intensity(x, y, sigma, _grid(resolution, extent, x))
+    return v / _peak(v, normalize, x.shape[-1])
 
 
 def colorize(v: torch.Tensor, fg: torch.Tensor, bg: torch.Tensor) -> torch.Tensor:
@@ -93,8 +148,83 @@ def colorize(v: torch.Tensor, fg: torch.Tensor, bg: torch.Tensor) -> torch.Tenso
     Returns:
         Tensor (B, 3, R, R).
     """
-    # bg + v·(fg − bg): one fused pass; equal to the original's v·fg + (1 − v)·bg up to rounding.
-    return torch.addcmul(bg[:, :, None, None], v.unsqueeze(1), (fg - bg)[:, :, None, None])
+    n, rows, cols = v.shape
+    # bg + (fg − bg)·v as one rank-1 batched matmul: equal to the original's blend up to rounding.
+    out = torch.baddbmm(bg.unsqueeze(-1), (fg - bg).unsqueeze(-1), v.reshape(n, 1, rows * cols))
+    return out.view(n, 3, rows, cols)
+
+
+class _Cat(torch.autograd.Function):
+    """``torch.cat`` along dim 0 whose backward splits the gradient.
+
+    Autograd's own cat backward slices the gradient; differentiated again (the gradient
+    penalty's double backward) every slice becomes a zero-filled full-batch tensor, which makes
+    the blocked render quadratic in the number of blocks. ``split`` differentiates into one cat.
+    """
+
+    @staticmethod
+    def forward(ctx, sizes: list[int], *parts: torch.Tensor) -> torch.Tensor:
+        ctx.sizes = sizes
+        return torch.cat(parts)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return (None, *grad.split(ctx.sizes))
+
+
+def _colours(factors: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    fg = torch.stack([factors["fg_r"], factors["fg_g"], factors["fg_b"]], dim=-1)
+    bg = torch.stack([factors["bg_r"], factors["bg_g"], factors["bg_b"]], dim=-1)
+    return fg, bg
+
+
+def _render_graph(factors: Mapping[str, torch.Tensor], grid: torch.Tensor, n_points: int, normalize: str) -> torch.Tensor:
+    """One block with autograd: (b, 3, R, R), twice differentiable in all ten factors."""
+    x, y = curve_points(factors["m"], factors["b"], factors["h"], n_points)
+    v = _raw_intensity(x, y, factors["sigma"], grid)
+    fg, bg = _colours(factors)
+    return colorize(v / _peak(v, normalize, n_points), fg, bg)
+
+
+def _render_into(
+    out: torch.Tensor, factors: Mapping[str, torch.Tensor], grid: torch.Tensor, n_points: int, normalize: str, block: int
+) -> None:
+    """No-grad render into ``out`` (B, 3, R, R), block by block, reusing block-sized buffers.
+
+    Per block: one pass writes the (b, 2, T, R) differences, four in-place passes turn them into
+    kernel values (cache resident), one matmul gives the intensity, one pass normalises it into
+    the lower row of a [1; v] operand and one batched matmul [bg, fg − bg]·[1; v] writes the
+    colour image: the only pass that touches memory beyond the cache.
+    """
+    batch, resolution = out.shape[0], out.shape[-1]
+    floor = exponent_floor(out.dtype)
+    x, y = curve_points(factors["m"], factors["b"], factors["h"], n_points)
+    points = torch.stack([x, y], dim=1).unsqueeze(-1)  # (B, 2, T, 1)
+    neg_inv_sigma = (-1.0 / factors["sigma"]).view(-1, 1, 1, 1)
+    fg, bg = _colours(factors)
+    coef = torch.stack([bg, fg - bg], dim=-1)  # (B, 3, 2)
+    size = min(block, batch)
+    diff = torch.empty(size, 2, n_points, resolution, dtype=out.dtype, device=out.device)
+    raw = torch.empty(size, resolution, resolution, dtype=out.dtype, device=out.device)
+    operand = torch.empty(size, 2, resolution * resolution, dtype=out.dtype, device=out.device)
+    operand[:, 0] = 1.0
+    flat = out.view(batch, 3, resolution * resolution)
+    for lo in range(0, batch, size):
+        hi = min(lo + size, batch)
+        n = hi - lo
+        kernel = torch.sub(grid, points[lo:hi], out=diff[:n])
+        kernel.square_().mul_(neg_inv_sigma[lo:hi]).clamp_(min=floor).exp_()
+        v = torch.bmm(kernel[:, 0].transpose(1, 2), kernel[:, 1], out=raw[:n])
+        torch.div(v, _peak(v, normalize, n_points), out=operand[:n, 1].view(n, resolution, resolution))
+        torch.bmm(coef[lo:hi], operand[:n], out=flat[lo:hi])
+
+
+def block_size(device: torch.device, resolution: int = 32, n_points: int = 40, dtype: torch.dtype = torch.float32) -> int:
+    """Images per block of ``render``: a cache-sized working set on the CPU, ``GPU_BLOCK`` elsewhere."""
+    if device.type != "cpu":
+        return GPU_BLOCK
+    per_image = (2 * n_points * resolution + 3 * resolution * resolution) * torch.finfo(dtype).bits // 8
+    return max(1, CPU_BLOCK_BYTES // per_image)
 
 
 def render_unchecked(
@@ -104,13 +234,50 @@ def render_unchecked(
     n_points: int = 40,
     extent: float = 6.0,
     normalize: str = "row",
+    block: int | None = None,
 ) -> torch.Tensor:
-    """``render`` without input validation, for trusted internal callers on hot paths."""
-    x, y = curve_points(factors["m"], factors["b"], factors["h"], n_points)
-    v = intensity(x, y, factors["sigma"], resolution=resolution, extent=extent, normalize=normalize)
-    fg = torch.stack([factors["fg_r"], factors["fg_g"], factors["fg_b"]], dim=-1)
-    bg = torch.stack([factors["bg_r"], factors["bg_g"], factors["bg_b"]], dim=-1)
-    return colorize(v, fg, bg)
+    """``render`` without input validation, for trusted internal callers on hot paths.
+
+    The batch is rendered in blocks of ``block`` images (default ``block_size(device)``) so that
+    each block's work stays in cache; the images do not depend on the block size beyond float
+    rounding (and are identical for a given block size). With autograd each block is its own
+    graph, joined by one concatenation.
+    """
+    m = factors["m"]
+    block = block_size(m.device, resolution, n_points, m.dtype) if block is None else block
+    if not (torch.is_grad_enabled() and any(v.requires_grad for v in factors.values())):
+        out = torch.empty(m.shape[0], 3, resolution, resolution, dtype=m.dtype, device=m.device)
+        render_into(out, factors, n_points=n_points, extent=extent, normalize=normalize, block=block)
+        return out
+    grid = _grid(resolution, extent, m)
+    if m.shape[0] <= block:
+        return _render_graph(factors, grid, n_points, normalize)
+    # One split per factor (its backward is one cat), one cat of the blocks (its backward one split).
+    pieces = {name: value.split(block) for name, value in factors.items()}
+    parts = [_render_graph({name: p[i] for name, p in pieces.items()}, grid, n_points, normalize) for i in range(len(pieces["m"]))]
+    return _Cat.apply([p.shape[0] for p in parts], *parts)
+
+
+def render_into(
+    out: torch.Tensor,
+    factors: Mapping[str, torch.Tensor],
+    *,
+    resolution: int | None = None,
+    n_points: int = 40,
+    extent: float = 6.0,
+    normalize: str = "row",
+    block: int | None = None,
+) -> None:
+    """Render without autograd into a preallocated ``out`` (B, 3, R, R) (trusted callers, no checks).
+
+    ``out`` must be contiguous with the factors' dtype and device; ``resolution``, if given,
+    must equal its last dimension.
+    """
+    if out.shape[0] == 0:
+        return
+    block = block_size(out.device, out.shape[-1], n_points, out.dtype) if block is None else block
+    with torch.no_grad():
+        _render_into(out, factors, _grid(out.shape[-1], extent, out), n_points, normalize, block)
 
 
 def render(

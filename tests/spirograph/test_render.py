@@ -1,5 +1,6 @@
 """The renderer against the original code's renders and the dense PROTOCOL.md §1 formula."""
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +9,7 @@ import torch
 
 import spirograph
 from spirograph.dense import render_dense
-from spirograph.render import curve_points, intensity
+from spirograph.render import curve_points, exponent_floor, intensity, render_unchecked
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "invclr_original_f32.npz"
 
@@ -166,3 +167,60 @@ def test_does_not_touch_global_rng():
     state = torch.get_rng_state()
     spirograph.render(_valid())
     assert torch.equal(state, torch.get_rng_state())
+
+
+@pytest.mark.parametrize("normalize", ["row", "image"])
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-4), (torch.float64, 1e-9)])
+def test_blocked_render_equals_dense_at_any_block_size(normalize, dtype, tol):
+    factors = random_factors(300, seed=8, dtype=dtype)
+    dense = render_dense(factors, normalize=normalize)
+    for block in (1, 7, 128, 300, 1000):
+        fast = render_unchecked(factors, normalize=normalize, block=block)
+        assert fast.dtype == dtype and (fast - dense).abs().max().item() < tol
+        with_graph = render_unchecked({k: v.clone().requires_grad_(True) for k, v in factors.items()}, normalize=normalize, block=block)
+        assert (with_graph.detach() - dense).abs().max().item() < tol
+
+
+@pytest.mark.parametrize("normalize", ["row", "image"])
+def test_gradcheck_across_blocks(normalize):
+    # Five images in blocks of two: the split inputs, the per-block graphs and their concatenation.
+    factors = {k: v.clone().requires_grad_(True) for k, v in random_factors(5, seed=13).items()}
+    names = spirograph.FACTOR_NAMES
+
+    def fn(*tensors):
+        return render_unchecked(dict(zip(names, tensors)), resolution=6, n_points=5, normalize=normalize, block=2)
+
+    inputs = tuple(factors[n] for n in names)
+    assert torch.autograd.gradcheck(fn, inputs, eps=1e-6, atol=1e-5)
+    assert torch.autograd.gradgradcheck(fn, inputs, eps=1e-6, atol=1e-5)
+
+
+def test_blocked_gradients_equal_one_block():
+    factors = random_factors(50, seed=14)
+    weights = torch.randn(50, 3, 32, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+
+    def grads(block):
+        leaves = {k: v.clone().requires_grad_(True) for k, v in factors.items()}
+        out = render_unchecked(leaves, block=block)
+        (g,) = torch.autograd.grad((out * weights).sum(), leaves["h"], create_graph=True)
+        (gg,) = torch.autograd.grad(g.pow(2).sum(), leaves["m"])
+        return g.detach(), gg
+
+    one, blocked = grads(50), grads(8)
+    assert torch.allclose(one[0], blocked[0], rtol=1e-12, atol=1e-12) and torch.allclose(one[1], blocked[1], rtol=1e-12, atol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_no_subnormal_kernel_values(dtype):
+    # Far from the curve exp(-Δ²/σ) would be subnormal (slow on x86); the exponent is floored.
+    floor = exponent_floor(dtype)
+    tiny = torch.finfo(dtype).tiny
+    assert 2 * floor > math.log(tiny)  # a product of two kernel values is normal too
+    factors = random_factors(64, seed=15, dtype=dtype)
+    factors["sigma"] = torch.full_like(factors["sigma"], 0.25)
+    x, y = curve_points(factors["m"], factors["b"], factors["h"], 40)
+    grid = torch.linspace(-6, 6, 32, dtype=dtype)
+    kernel = torch.exp(torch.clamp(-((grid - torch.stack([x, y], 1).unsqueeze(-1)) ** 2) / 0.25, min=floor))
+    assert kernel.min().item() >= tiny
+    # Flooring moves no pixel by more than 1e8·e^floor (the normaliser is at least T·1e-8).
+    assert (render_unchecked(factors) - render_dense(factors)).abs().max().item() < (1e-4 if dtype == torch.float32 else 1e-9)
