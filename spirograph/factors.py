@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+import numpy as np
 import torch
 
 from . import seeding
@@ -154,10 +155,7 @@ class FactorSpace:
 
     def __repr__(self) -> str:
         def fmt(names):
-            return ", ".join(
-                f"{n}={f.low:g}" if (f := self._factors[n]).pinned else f"{n}∈[{f.low:g}, {f.high:g}]"
-                for n in names
-            )
+            return ", ".join(f"{n}={f.low:g}" if (f := self._factors[n]).pinned else f"{n}∈[{f.low:g}, {f.high:g}]" for n in names)
 
         return f"FactorSpace(content: {fmt(self._content)}; nuisance: {fmt(self._nuisance)})"
 
@@ -243,12 +241,42 @@ class FactorSpace:
         start = check_int("start", start, 0)
         if not isinstance(stream, str) or not stream:
             raise bad_value("stream", stream, "a non-empty string")
+        return self._draw(np.arange(start, start + n, dtype=np.uint64), seed, stream, self._names(names), dtype, device)
+
+    def sample_at(
+        self,
+        indices: Any,
+        *,
+        seed: int,
+        stream: str = "train",
+        names: Iterable[str] | None = None,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str = "cpu",
+    ) -> dict[str, torch.Tensor]:
+        """Draw the items at arbitrary ``indices`` of ``(seed, stream)`` in one vectorised pass.
+
+        Entry j equals item ``indices[j]`` of ``sample`` bit for bit, whatever the order,
+        repetitions or gaps (a shuffled DataLoader batch costs what a contiguous one does).
+
+        Args:
+            indices: 1-D integer sequence, numpy array or tensor of N item indices (>= 0).
+            seed, stream, names, dtype, device: as in ``sample``.
+
+        Returns:
+            dict name -> tensor of shape (N,).
+        """
+        seed = check_int("seed", seed, 0)
+        if not isinstance(stream, str) or not stream:
+            raise bad_value("stream", stream, "a non-empty string")
+        return self._draw(check_indices("indices", indices), seed, stream, self._names(names), dtype, device)
+
+    def _draw(self, indices: np.ndarray, seed: int, stream: str, names: tuple[str, ...], dtype, device) -> dict[str, torch.Tensor]:
+        u = seeding.uniform_at(seed, stream, names, indices)  # (F, N) float64
         out = {}
-        for name in self._names(names):
+        for row, name in enumerate(names):
             f = self._factors[name]
-            u = seeding.uniform(seed, stream, name, start, n)
             # Affine map in float64, then one rounding to the target dtype: device independent.
-            values = f.low + (f.high - f.low) * u
+            values = f.low + (f.high - f.low) * u[row]
             out[name] = torch.from_numpy(values).to(dtype=dtype, device=device)
         return out
 
@@ -349,7 +377,26 @@ def _check_roles(content: Iterable[str], nuisance: Iterable[str] | None) -> tupl
     return tuple(sorted(content, key=order)), tuple(sorted(nuisance, key=order))
 
 
+INDEX_MAX = 2**63 - 1  # item indices, like sizes and seeds, are what an int64 holds
+
+
+def check_indices(argument: str, indices: Any) -> np.ndarray:
+    """Item indices as a uint64 array: a 1-D integer sequence, array or tensor with values >= 0."""
+    if isinstance(indices, torch.Tensor):
+        indices = indices.detach().cpu().numpy()
+    if isinstance(indices, (str, bytes)) or isinstance(indices, (int, np.integer)):
+        raise bad_value(argument, indices, "a 1-D sequence of integer item indices >= 0")
+    array = np.asarray(indices)
+    if array.ndim != 1 or not (np.issubdtype(array.dtype, np.integer) or (array.size == 0 and array.dtype == np.float64)):
+        shown = f"array of shape {array.shape} and dtype {array.dtype}" if array.ndim != 1 or array.size > 8 else indices
+        raise bad_value(argument, shown, "a 1-D sequence of integer item indices >= 0")
+    if array.size and array.min() < 0:
+        raise bad_value(argument, f"min {int(array.min())}", "integer item indices >= 0")
+    if array.size and int(array.max()) > INDEX_MAX:
+        raise bad_value(argument, f"max {int(array.max())}", f"integer item indices <= {INDEX_MAX} (what an int64 holds)")
+    return array.astype(np.uint64)
+
+
 def stack(factors: Mapping[str, torch.Tensor], names: Iterable[str]) -> torch.Tensor:
     """Stack the named 1-D factor tensors into columns: shape (B, len(names))."""
     return torch.stack([factors[n] for n in names], dim=-1)
-

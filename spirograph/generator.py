@@ -111,6 +111,23 @@ class Spirograph:
             self.sample_nuisance(n, seed=seed, stream=stream, start=start),
         )
 
+    def sample_at(self, indices, *, seed: int, stream: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+        """Content and nuisance of the items at arbitrary ``indices`` (a shuffled batch), vectorised.
+
+        Row j equals item ``indices[j]`` of ``sample`` bit for bit.
+
+        Args:
+            indices: 1-D integer sequence, numpy array or tensor of N item indices (>= 0).
+
+        Returns:
+            Tensors (N, n_content) and (N, n_nuisance).
+        """
+        names = self.content_names + self.nuisance_names
+        draw = self.space.sample_at(indices, seed=seed, stream=stream, names=names, dtype=self.dtype, device=self.device)
+        n = next(iter(draw.values())).shape[0]
+        nuisance = stack(draw, self.nuisance_names) if self.nuisance_names else torch.empty(n, 0, dtype=self.dtype, device=self.device)
+        return stack(draw, self.content_names), nuisance
+
     def _sample(self, names: tuple[str, ...], n: int, *, seed: int, stream: str, start: int) -> torch.Tensor:
         draw = self.space.sample(n, seed=seed, stream=stream, start=start, names=names, dtype=self.dtype, device=self.device)
         if not names:

@@ -11,6 +11,7 @@ pseudorandom number generators").
 from __future__ import annotations
 
 import hashlib
+from typing import Sequence
 
 import numpy as np
 
@@ -47,7 +48,26 @@ def uniform(seed: int, stream: str, name: str, start: int, count: int) -> np.nda
     Returns:
         ``np.ndarray`` of shape ``(count,)``, dtype float64, values in [0, 1) with 53 random bits.
     """
-    key = stream_key(seed, stream, name)
-    idx = np.arange(start, start + count, dtype=np.uint64)
-    bits = _splitmix64(_splitmix64(idx) ^ key)
+    return uniform_at(seed, stream, (name,), np.arange(start, start + count, dtype=np.uint64))[0]
+
+
+def uniform_at(seed: int, stream: str, names: Sequence[str], indices: np.ndarray) -> np.ndarray:
+    """Uniform [0, 1) float64 draws of several factors for arbitrary item indices, in one pass.
+
+    Entry ``[f, j]`` is the draw of factor ``names[f]`` for item ``indices[j]``: bit-identical to
+    ``uniform(seed, stream, names[f], indices[j], 1)[0]`` whatever the order, repetitions or
+    gaps in ``indices`` (the index hash is computed once and shared by all factors).
+
+    Args:
+        seed: non-negative integer seed.
+        stream: name of the stream.
+        names: factor names, F of them.
+        indices: 1-D array of N non-negative integer item indices (trusted: callers validate).
+
+    Returns:
+        ``np.ndarray`` of shape ``(F, N)``, dtype float64.
+    """
+    keys = np.array([stream_key(seed, stream, name) for name in names], dtype=np.uint64).reshape(-1, 1)
+    mixed = _splitmix64(np.asarray(indices, dtype=np.uint64).reshape(1, -1))
+    bits = _splitmix64(mixed ^ keys)
     return (bits >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))

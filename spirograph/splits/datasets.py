@@ -267,11 +267,10 @@ class SpirographRendered(_SplitDataset):
         if sorted(idx) == list(range(lo, lo + len(idx))):
             images, content, nuisance = self._render(lo, lo + len(idx))
             return [self._item(images[i - lo], content[i - lo], nuisance[i - lo]) for i in idx]
-        # Scattered indices: draw each item's factors, then render them together (the renderer
-        # gives identical bits for an item whatever batch it is in).
+        # Scattered indices: draw the items' factors in one vectorised pass, then render them
+        # together (the renderer gives identical bits for an item whatever batch it is in).
         gen = Spirograph(self.spec.space, **self.render_options)
-        draws = [gen.sample(1, seed=self.seed, stream=self.spec.stream, start=i) for i in idx]
-        content, nuisance = torch.cat([c for c, _ in draws]), torch.cat([n for _, n in draws])
+        content, nuisance = gen.sample_at(idx, seed=self.seed, stream=self.spec.stream)
         with torch.no_grad():
             images = decode(encode(gen.render(content, nuisance, validate=False), self.stored_dtype), self.stored_dtype)
         return [self._item(images[k], content[k], nuisance[k]) for k in range(len(idx))]

@@ -2,9 +2,11 @@
 
 import multiprocessing as mp
 
+import numpy as np
 import pytest
 import torch
 
+import spirograph
 from spirograph import DEFAULT_CONTENT, DEFAULT_NUISANCE, FACTOR_NAMES, FactorSpace
 
 
@@ -138,3 +140,67 @@ def test_dict_round_trip():
 def test_bad_input_raises(build, match):
     with pytest.raises(ValueError, match=match):
         build()
+
+
+# Draws of release 0.1.0's per-item path (one SplitMix64 stream per factor): pinned, so the
+# vectorised path can never change a split file's items.
+PINNED = [
+    ((0, "train", "m", 0, 3), ["0x1.bbe0e7e1e7f00p-1", "0x1.77190ce66320cp-1", "0x1.4bccf4f221748p-3"]),
+    ((7, "test/nuisance/3", "bg_b", 123456789, 2), ["0x1.4cf5c1917a16dp-1", "0x1.306d4350ac4f0p-1"]),
+    ((2**40, "views/1", "h", 2**62, 2), ["0x1.6c1cec3adfb36p-2", "0x1.5fc228aa10896p-2"]),
+]
+
+
+@pytest.mark.parametrize("args,expected", PINNED)
+def test_uniform_draws_are_pinned(args, expected):
+    from spirograph import seeding
+
+    assert [float(x).hex() for x in seeding.uniform(*args)] == expected
+    seed, stream, name, start, count = args
+    at = seeding.uniform_at(seed, stream, [name, "m"], np.arange(start, start + count, dtype=np.uint64))
+    assert [float(x).hex() for x in at[0]] == expected
+
+
+@pytest.mark.parametrize("trial", range(4))
+def test_sample_at_equals_per_item_sampling_for_any_index_set(trial):
+    rng = np.random.default_rng(trial)
+    space = FactorSpace().shifted("background", 0.1, 0.2)
+    indices = rng.integers(0, [50, 10**6, 2**40, 2**62][trial], size=int(rng.integers(1, 300)))
+    indices[: len(indices) // 4] = indices[0]  # repeats
+    dtype = (torch.float32, torch.float64)[trial % 2]
+    got = space.sample_at(indices, seed=11, stream="train", dtype=dtype)
+    for j in rng.choice(len(indices), size=min(25, len(indices)), replace=False):
+        one = space.sample(1, seed=11, stream="train", start=int(indices[j]), dtype=dtype)
+        assert all(torch.equal(got[n][j : j + 1], one[n]) for n in FACTOR_NAMES)
+    # A contiguous index range is the contiguous draw, from a list, a numpy array or a tensor.
+    start = int(indices.min())
+    whole = space.sample(40, seed=11, stream="train", start=start, dtype=dtype)
+    for form in (list(range(start, start + 40)), np.arange(start, start + 40), torch.arange(start, start + 40)):
+        assert all(torch.equal(space.sample_at(form, seed=11, stream="train", dtype=dtype)[n], whole[n]) for n in FACTOR_NAMES)
+
+
+def test_spirograph_sample_at_matches_sample():
+    gen = spirograph.Spirograph(space=FactorSpace(content=["m", "h"]))
+    content, nuisance = gen.sample_at([9, 2, 9, 500], seed=3, stream="test")
+    for row, i in enumerate([9, 2, 9, 500]):
+        c, n = gen.sample(1, seed=3, stream="test", start=i)
+        assert torch.equal(content[row], c[0]) and torch.equal(nuisance[row], n[0])
+    empty_c, empty_n = gen.sample_at([], seed=3)
+    assert empty_c.shape == (0, 2) and empty_n.shape == (0, 8)
+
+
+@pytest.mark.parametrize(
+    "indices,match",
+    [
+        ([1, -2, 3], "min -2"),
+        ([[1, 2]], "1-D"),
+        ([0.5, 1.0], "integer"),
+        ([True, False], "integer"),
+        (5, "1-D sequence"),
+        ("12", "1-D sequence"),
+        (np.array([2**63], dtype=np.uint64), "max 9223372036854775808"),
+    ],
+)
+def test_sample_at_rejects_bad_indices(indices, match):
+    with pytest.raises(ValueError, match=match):
+        FactorSpace().sample_at(indices, seed=0)
