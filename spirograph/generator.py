@@ -8,7 +8,7 @@ import torch
 
 from ._validate import bad_value, check_choice, check_int, check_positive_float
 from .factors import FACTOR_NAMES, FactorSpace, stack
-from .render import MAX_RESOLUTION, NORMALIZATIONS, check_factors, render_unchecked
+from .render import MAX_RESOLUTION, NORMALIZATIONS, check_factors, render_into, render_unchecked
 
 DEFAULT_CHUNK = 8192  # images per render call when no gradient is needed (~40 MB of float32 work)
 
@@ -150,25 +150,39 @@ class Spirograph:
     ) -> torch.Tensor:
         """Render images from content (B, n_content) and nuisance (B, n_nuisance) tensors.
 
-        Without autograd the batch is rendered in chunks of ``chunk_size`` so memory stays
-        bounded; when a gradient is needed it is rendered in one piece.
+        Inputs are moved to ``self.device`` and cast to ``self.dtype``, so the images always have
+        this generator's dtype. The renderer works in cache-sized blocks whatever the batch;
+        without autograd at most ``chunk_size`` images go to one call of it (None: all).
+
+        Args:
+            validate: check the values (finite, ``b``/``sigma`` > 0); internal callers that draw
+                the factors themselves pass False.
 
         Returns:
-            Tensor (B, 3, R, R) on ``self.device``.
+            Tensor (B, 3, R, R) on ``self.device`` with ``self.dtype``.
+
+        Raises:
+            ValueError: bad shapes or dtypes; with ``validate``, NaN or inf in a column (named) or
+                values outside what the renderer accepts.
         """
-        factors = self.factors(content.to(self.device), nuisance.to(self.device))
+        self._check_columns("content", content, self.content_names)
+        self._check_columns("nuisance", nuisance, self.nuisance_names)
+        if chunk_size is not None:
+            chunk_size = check_int("chunk_size", chunk_size, 1)
+        if validate:
+            _check_finite("content", content, self.content_names)
+            _check_finite("nuisance", nuisance, self.nuisance_names)
+        factors = self.factors(content.to(self.device, self.dtype), nuisance.to(self.device, self.dtype))
         if validate:
             check_factors(factors)
         opts = self.render_options()
-        needs_grad = torch.is_grad_enabled() and (content.requires_grad or nuisance.requires_grad)
         batch = content.shape[0]
-        if needs_grad or chunk_size is None or batch <= chunk_size:
+        if torch.is_grad_enabled() and (content.requires_grad or nuisance.requires_grad):
             return render_unchecked(factors, **opts)
-        chunk_size = check_int("chunk_size", chunk_size, 1)
         out = torch.empty(batch, 3, self.resolution, self.resolution, dtype=self.dtype, device=self.device)
-        for lo in range(0, batch, chunk_size):
-            part = {k: v[lo : lo + chunk_size] for k, v in factors.items()}
-            out[lo : lo + chunk_size] = render_unchecked(part, **opts)
+        step = batch if chunk_size is None else chunk_size
+        for lo in range(0, batch, max(step, 1)):
+            render_into(out[lo : lo + step], {k: v[lo : lo + step] for k, v in factors.items()}, **opts)
         return out
 
     def items(self, n: int, *, seed: int, stream: str = "train", start: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -205,9 +219,14 @@ class Spirograph:
 
         Returns:
             ``(images (k, B, 3, R, R), nuisance (k, B, n_nuisance))``.
+
+        Raises:
+            ValueError: bad ``k``, content of the wrong shape or with NaN/inf (the column is
+                named), or not exactly one of ``generator`` and ``seed``.
         """
         k = check_int("k", k, 1)
         self._check_columns("content", content, self.content_names)
+        _check_finite("content", content, self.content_names)
         batch = content.shape[0]
         content = content.to(self.device, self.dtype)
         if (seed is None) == (generator is None):
@@ -231,3 +250,13 @@ class Spirograph:
             raise bad_value(f"{argument}.shape", tuple(value.shape), f"(B, {len(names)}) with columns {names}")
         if not value.is_floating_point():
             raise bad_value(f"{argument}.dtype", value.dtype, "a floating dtype")
+
+
+def _check_finite(argument: str, value: torch.Tensor, names: tuple[str, ...]) -> None:
+    """Raise one ValueError naming the first column of ``value`` (B, len(names)) with NaN or inf."""
+    if value.numel() == 0:
+        return
+    bad = (~torch.isfinite(value.detach())).any(dim=0).tolist()  # one host sync
+    if any(bad):
+        j = bad.index(True)
+        raise bad_value(f"{argument}[:, {j}]", f"non-finite values (NaN or inf) in column {names[j]!r}", "finite values")

@@ -18,6 +18,9 @@ from .factors import FACTOR_NAMES
 NORMALIZATIONS = ("row", "image")
 MAX_RESOLUTION = 4096
 """The largest image side accepted: one 4096² RGB float32 image is already 200 MB."""
+DTYPES = (torch.float32, torch.float64)
+"""The dtypes ``render`` accepts: the phase reaches ~280 rad, beyond half precision."""
+DTYPE_RULE = "a floating dtype, torch.float32 or torch.float64 (half precision cannot hold the ~280 rad phase)"
 _EPS = 1e-8  # added to the normaliser, as the original code does
 CPU_BLOCK_BYTES = 128 * (2 * 40 * 32 + 3 * 32 * 32) * 4
 """Working set of one block on the CPU (2.9 MB): the block's (b, 2, T, R) kernel, (b, R, R)
@@ -131,10 +134,15 @@ def intensity(
     Args:
         x, y: curve points, shape (B, T).
         sigma: kernel width, shape (B,); the exponent is divided by sigma itself.
+        normalize: ``"row"`` or ``"image"`` (see ``render``).
 
     Returns:
         Tensor (B, R, R) with rows indexed by the grid coordinate that ``x`` runs along.
+
+    Raises:
+        ValueError: ``normalize`` is not one of ``NORMALIZATIONS``.
     """
+    check_choice("normalize", normalize, NORMALIZATIONS)
     v = _raw_intensity(x, y, sigma, _grid(resolution, extent, x))
     return v / _peak(v, normalize, x.shape[-1])
 
@@ -292,7 +300,7 @@ def render(
 
     Args:
         factors: mapping from each of ``m, b, h, sigma, fg_r, fg_g, fg_b, bg_r, bg_g, bg_b`` to a
-            1-D floating tensor of length B; all on one device with one dtype.
+            1-D float32 or float64 tensor of length B; all on one device with one dtype.
         resolution: R >= 2, the image side.
         n_points: T >= 2, points on the curve.
         extent: > 0; the grid spans [−extent, extent] on both axes.
@@ -303,8 +311,10 @@ def render(
         Tensor (B, 3, R, R) with the factors' dtype and device.
 
     Raises:
-        ValueError: unknown/missing names, mismatched lengths/devices/dtypes, non-floating or
-            non-finite values, ``b <= 0`` or ``sigma <= 0``, or bad keyword values.
+        ValueError: unknown/missing names, mismatched lengths/devices/dtypes, a dtype other than
+            float32/float64 (float16 and bfloat16 cannot represent the ~280 rad phase; under
+            autocast render in float32), non-finite values, ``b <= 0`` or ``sigma <= 0``, or bad
+            keyword values.
     """
     resolution = check_int("resolution", resolution, 2, MAX_RESOLUTION)
     n_points = check_int("n_points", n_points, 2)
@@ -330,8 +340,8 @@ def check_factors(factors: Mapping[str, torch.Tensor]) -> None:
         arg = f"factors[{name!r}]"
         if not isinstance(value, torch.Tensor):
             raise bad_value(arg, type(value).__name__, "a torch.Tensor")
-        if not value.is_floating_point():
-            raise bad_value(f"{arg}.dtype", value.dtype, "a floating dtype (float32 or float64)")
+        if value.dtype not in DTYPES:
+            raise bad_value(f"{arg}.dtype", value.dtype, DTYPE_RULE)
         if value.ndim != 1:
             raise bad_value(f"{arg}.shape", tuple(value.shape), "a 1-D tensor of length B")
         if value.shape != first.shape:
@@ -347,7 +357,7 @@ def check_factors(factors: Mapping[str, torch.Tensor]) -> None:
     finite, positive = finite.tolist(), positive.tolist()
     for name, ok in zip(FACTOR_NAMES, finite):
         if not ok:
-            raise bad_value(f"factors[{name!r}]", "non-finite values", "finite values")
+            raise bad_value(f"factors[{name!r}]", "non-finite values (NaN or inf)", "finite values")
     for name, ok in zip(("b", "sigma"), positive):
         if not ok:
             low = factors[name].detach().min().item()

@@ -115,3 +115,42 @@ def test_cuda_matches_cpu_and_sampling_is_device_independent():
     c_gpu, n_gpu = gpu.sample(512, seed=2)
     assert torch.equal(c_cpu, c_gpu.cpu()) and torch.equal(n_cpu, n_gpu.cpu())
     assert torch.allclose(cpu.render(c_cpu, n_cpu), gpu.render(c_gpu, n_gpu).cpu(), atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("chunk_size", [None, 7, 64, 10_000])
+def test_render_casts_inputs_to_the_generators_dtype_whatever_the_chunking(chunk_size):
+    gen = Spirograph(dtype=torch.float64)
+    content, nuisance = Spirograph().sample(100, seed=5)  # float32 columns
+    images = gen.render(content, nuisance, chunk_size=chunk_size)
+    assert images.dtype == torch.float64
+    assert torch.equal(images, gen.render(content.double(), nuisance.double(), chunk_size=None))
+    assert Spirograph().render(content.double(), nuisance.double(), chunk_size=chunk_size).dtype == torch.float32
+
+
+@pytest.mark.parametrize("column,value", [(0, float("nan")), (3, float("inf")), (1, -float("inf"))])
+def test_views_and_render_refuse_non_finite_content(column, value):
+    gen = Spirograph()
+    content, nuisance = gen.sample(64, seed=1)
+    content[5, column] = value
+    name = gen.content_names[column]
+    with pytest.raises(ValueError, match=rf"content\[:, {column}\]=.*non-finite values \(NaN or inf\) in column '{name}'"):
+        gen.views(content, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=rf"content\[:, {column}\]"):
+        gen.views(content, seed=0)
+    with pytest.raises(ValueError, match=rf"content\[:, {column}\]"):
+        gen.render(content, nuisance)
+
+
+def test_render_refuses_non_finite_nuisance_and_names_the_column():
+    gen = Spirograph()
+    content, nuisance = gen.sample(8, seed=1)
+    nuisance[2, 4] = float("nan")
+    with pytest.raises(ValueError, match=r"nuisance\[:, 4\]=.*'bg_g'"):
+        gen.render(content, nuisance)
+
+
+def test_render_rejects_a_bad_chunk_size():
+    gen = Spirograph()
+    content, nuisance = gen.sample(4, seed=1)
+    with pytest.raises(ValueError, match="chunk_size=0"):
+        gen.render(content, nuisance, chunk_size=0)

@@ -169,6 +169,21 @@ def test_does_not_touch_global_rng():
     assert torch.equal(state, torch.get_rng_state())
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_is_refused_with_the_rule(dtype):
+    factors = {k: v.to(dtype) for k, v in _valid().items()}
+    with pytest.raises(ValueError, match=r"factors\['m'\]\.dtype=torch\.(b)?float16: expected .*float32 or torch\.float64"):
+        spirograph.render(factors)
+
+
+@pytest.mark.parametrize("normalize", ["max", "rows", "Image", None])
+def test_intensity_rejects_unknown_normalisation(normalize):
+    factors = _valid()
+    x, y = curve_points(factors["m"], factors["b"], factors["h"], 40)
+    with pytest.raises(ValueError, match=r"normalize=.*expected one of 'row', 'image'"):
+        intensity(x, y, factors["sigma"], normalize=normalize)
+
+
 @pytest.mark.parametrize("normalize", ["row", "image"])
 @pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-4), (torch.float64, 1e-9)])
 def test_blocked_render_equals_dense_at_any_block_size(normalize, dtype, tol):
