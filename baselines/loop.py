@@ -205,7 +205,9 @@ class Trainer:
                 f"{self.run_dir.file('checkpoint.pt')} is kept"
             )
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        # Gradients for the parameters only: a nuisance leaf that InvCLR's penalty differentiates is
+        # data, and its gradient (second order through encoder and renderer) would be thrown away.
+        torch.autograd.backward(loss, inputs=[p for p in self.model.parameters() if p.requires_grad])
         self.optimizer.step()
         self.method.after_step(ctx, outputs)
         self.step += 1

@@ -86,6 +86,27 @@ class InvCLR(SimCLR):
             return cfg.lam
         return cfg.lam * min(1.0, progress / cfg.lam_warmup)
 
+    def _encode_with_penalty_view(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """View 0's representation from its own encoder pass (n, d), and z (k, n, proj_dim) as ``encode_views``.
+
+        The penalty differentiates h of view 0 twice. Taken from a pass over all k views, both
+        backward passes would run over every view's encoder graph (the other views' gradients are
+        zeros): about k times the work. Encoding each view apart gives the same h whenever the
+        encoder treats items independently (no BatchNorm: convolutions, GroupNorm) or the passes are
+        per view anyway; the head still sees the batch as ``view_passes`` says, so the loss and its
+        gradient are unchanged up to float rounding. A BatchNorm encoder with joint passes keeps the
+        joint pass (its statistics cover all views).
+        """
+        batch_coupled = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in self.encoder.modules())
+        if self.config.view_passes == "joint" and batch_coupled:
+            h, z = self.encode_views(images)
+            return h[0], z
+        k, n = images.shape[:2]
+        h = [self.encoder(images[v]) for v in range(k)]
+        if self.config.view_passes == "per-view":
+            return h[0], torch.stack([self.head(hv) for hv in h])
+        return h[0], self.head(torch.cat(h)).reshape(k, n, -1)
+
     def training_step(self, ctx: StepContext) -> dict[str, Any]:
         cfg = self.config
         n = ctx.images.shape[1]
@@ -99,8 +120,8 @@ class InvCLR(SimCLR):
                 images_pen = ctx.spirograph.render(ctx.content[:p], nuisance, validate=False)
             h_pen = self.encoder(images_pen)
         else:
-            h, z = self.encode_views(ctx.images)
-            h_pen, nuisance, view, p = h[0], ctx.nuisance, 0, n
+            h_pen, z = self._encode_with_penalty_view(ctx.images)
+            nuisance, view, p = ctx.nuisance, 0, n
         contrastive = nt_xent(z[0], z[1], cfg.temperature)
         signs = rademacher(tuple(h_pen.shape), generator=ctx.generator, dtype=h_pen.dtype, device=h_pen.device)
         prior = ctx.spirograph.sample_nuisance(p * cfg.n_prior, generator=ctx.generator).reshape(p, cfg.n_prior, -1)
