@@ -150,6 +150,9 @@ def _draw_suite(subfigure, key: tuple[str, int], members: Sequence[ScoreResult],
         "The curves use the smaller subsets named in each title; a probe fits worse on fewer items, the more so "
         "the more features it has, so an M = 1 point can lie above its diamond.",
     ]
+    if (suite.get("n_averaging_train"), suite.get("n_averaging_test")) == (suite.get("n_train"), suite.get("n_test")):
+        lines[-1] = ("Feature averaging uses the table's items, so its M = 1 point is the diamond; the shift curves use the "
+                     "smaller subsets named in their titles.")
     n_fit = suite.get("n_averaging_train")
     wide = [r for r in members if isinstance(n_fit, int) and r.to_dict()["encoder"]["feature_dim"] >= n_fit]
     if wide:

@@ -10,6 +10,7 @@ import pytest
 from spirograph.harness import ScoreResult
 from spirograph.harness.leaderboard import load_results, rank, render_markdown, shipped_entries
 from spirograph.harness.plots import plot_leaderboard
+from spirograph.harness.result import TASK_NAMES
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +23,8 @@ def test_shipped_entries_are_real_runs(shipped):
     for result in shipped:
         data = result.to_dict()
         assert data["command"] == f"spirograph score --reference {result.name} --suite quick --out spirograph/harness/entries/{result.name}.json"
-        assert data["suite"]["name"] == "quick"
-        assert len(data["tasks"]) == 6
+        assert (data["suite"]["name"], data["suite"]["version"], data["schema_version"]) == ("quick", 2, 2)
+        assert data["tasks"] == list(TASK_NAMES)
         assert data["timings"]["total_s"] > 0
 
 
@@ -33,7 +34,7 @@ def test_shipped_ranking(shipped):
     order = [r.name for r, _ in rank(shipped)]
     assert order[0] == "oracle"
     table = render_markdown(shipped)
-    assert "## Suite quick (version 1)" in table
+    assert "## Suite quick (version 2)" in table
     assert "Ranked by the mean content R² of the linear task" in table
     rows = [line for line in table.splitlines() if line.startswith("| ") and "entry" not in line]
     assert [row.split("|")[2].strip() for row in rows] == order
@@ -62,7 +63,7 @@ def test_overlapping_intervals_are_marked(shipped):
     table = render_markdown(entries)
     assert "| 2 (≈ 1) | b |" in table
     assert "not distinguishable" in table
-    assert "## Suite other (version 1)" in table and "| 1 | d |" in table
+    assert "## Suite other (version 2)" in table and "| 1 | d |" in table
 
 
 def test_plot(shipped, tmp_path):
@@ -87,7 +88,7 @@ def test_load_results_errors(tmp_path):
 # -- columns, caption, skipped tasks, escaping ------------------------------------------------------
 import re  # noqa: E402
 
-from spirograph.harness.leaderboard import COLUMNS, MISSING, SKIPPED, caption  # noqa: E402
+from spirograph.harness.leaderboard import COLUMNS, SKIPPED, caption  # noqa: E402
 
 _UNESCAPED_BAR = re.compile(r"(?<!\\)\|")
 
@@ -123,9 +124,14 @@ def test_columns_are_the_shared_definition(shipped):
     ]
     for row in _rows(table):
         assert len(row) == len(COLUMNS)
-    # Schema-1 files hold none of the new invariance, sensitivity and worst-case numbers: "—".
+    # The shipped (schema-2) entries hold every new invariance, sensitivity and worst-case number.
     by_name = {row[1]: row for row in _rows(table)}
-    assert by_name["pixels"][6:10] == [MISSING] * 4
+    pixels = next(r for r in shipped if r.name == "pixels")
+    assert by_name["pixels"][6:10] == [
+        f"{pixels.metric(path):.3g}"
+        for path in ("invariance.relative_conditional_variance", "invariance.whitened_conditional_variance",
+                     "sensitivity.nuisance_to_content", "worst_case.mean_mse")
+    ]
     assert by_name["pixels"][10:] == ["3,072", "0", "no", "1"]
 
 
@@ -148,9 +154,11 @@ def test_new_metrics_skipped_tasks_and_caption(shipped):
     assert "Skipped tasks:" in table and "new, sensitivity: the encoder is not differentiable" in table
     text = caption(entry.to_dict()["suite"])
     assert text.startswith("Ranked by the mean content R² of the linear task")
-    assert "relative cond. variance and whitened cond. variance: 500 test contents" in text
+    assert "relative cond. variance and whitened cond. variance and sensitivity nuisance/content: 500 test contents" in text
     assert "worst-case MSE: 200 test contents" in text
-    assert "sensitivity" not in text  # its size is not in this suite record: omitted, not guessed
+    suite = entry.to_dict()["suite"]
+    del suite["n_sensitivity"]
+    assert "sensitivity" not in caption(suite)  # a size missing from the suite record is omitted, not guessed
 
 
 INJECTIONS = [
@@ -173,14 +181,14 @@ def test_markdown_escapes_names_and_disclosures(shipped, text):
     for cell in (evil[1], evil[-2], evil[-1]):
         assert "\n" not in cell and "\x1b" not in cell and "\u202e" not in cell
         assert not re.search(r"(?<!\\)[|<>\[\]`*_~#!]", cell)
-    assert [line for line in table.splitlines() if line.startswith("#")] == ["# Spirograph leaderboard", "## Suite quick (version 1)"]
+    assert [line for line in table.splitlines() if line.startswith("#")] == ["# Spirograph leaderboard", "## Suite quick (version 2)"]
     assert not re.search(r"(?<!\\)<", table) and "javascript:" not in table and "www.example" not in table
 
 
 def test_markdown_escapes_suite_names(shipped):
     entry = _with(shipped[0], suite__name="q\n# H <b>x</b>")
     table = render_markdown([entry])
-    assert "## Suite q \\# H \\<b\\>x\\</b\\> (version 1)" in table
+    assert "## Suite q \\# H \\<b\\>x\\</b\\> (version 2)" in table
 
 
 # -- the figure ---------------------------------------------------------------------------------
@@ -215,13 +223,13 @@ def test_figure_colours_are_per_entry_and_stable(shipped):
 def test_figure_caption_names_suite_items_and_markers(shipped):
     figure = leaderboard_figure(shipped)
     caption = figure.subfigs[0]._suptitle.get_text().replace("\n", " ")
-    assert caption.startswith("Suite quick (version 1).")
+    assert caption.startswith("Suite quick (version 2).")
     assert "shaded bands: 95% bootstrap intervals" in caption
-    assert "5,000 / 2,000 contents" in caption and "pixels (D = 3,072)" in caption
+    assert "5,000 / 2,000 contents" in caption and "its M = 1 point is the diamond" in caption
     assert "hollow circles: at most as many labels as features" in caption and "R² falling with more labels: pixels" in caption
     titles = [ax.get_title() for ax in figure.axes]
-    assert "(probe fitted on 1,000, tested on 500 contents)" in titles[0]
-    assert all("1,000 / 500 contents per level" in t for t in titles[1:5])
+    assert "(probe fitted on 5,000, tested on 2,000 contents)" in titles[0]
+    assert all("2,000 / 1,000 contents per level" in t for t in titles[1:5])
     assert "(tested on 2,000 contents)" in titles[5]
     # Pixels at 500 labels (R² −3.76) is drawn on the axis floor as a hollow triangle.
     floor = [line for line in figure.axes[5].get_lines() if line.get_marker() == "v"]
@@ -231,4 +239,4 @@ def test_figure_caption_names_suite_items_and_markers(shipped):
 def test_figure_one_block_per_suite(shipped):
     other = ScoreResult({**shipped[0].to_dict(), "suite": {**shipped[0].to_dict()["suite"], "name": "other"}})
     figure = leaderboard_figure([*shipped, other])
-    assert [sub._suptitle.get_text().split(".")[0] for sub in figure.subfigs] == ["Suite other (version 1)", "Suite quick (version 1)"]
+    assert [sub._suptitle.get_text().split(".")[0] for sub in figure.subfigs] == ["Suite other (version 2)", "Suite quick (version 2)"]
