@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -29,6 +30,8 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     for key, value in data.items():
         if isinstance(value, Mapping):
             out.update(flatten(value, f"{prefix}{key}."))
+        elif isinstance(value, float) and not math.isfinite(value):
+            out[f"{prefix}{key}"] = str(value)  # JSON has no inf: a clamp of inf is disclosed as "inf"
         elif value is None or isinstance(value, (str, bool, int, float)):
             out[f"{prefix}{key}"] = value
         else:

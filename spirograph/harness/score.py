@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import math
 import platform
 import sys
 import time
@@ -101,7 +102,7 @@ def _check_disclosures(disclosures: Mapping[str, Any] | None) -> dict[str, Any]:
     for key, value in disclosures.items():
         if not isinstance(key, str) or not key:
             raise bad_value("disclosures key", key, "a non-empty string")
-        if not (value is None or isinstance(value, (str, bool, int, float))) or (isinstance(value, float) and value != value):
+        if not (value is None or isinstance(value, (str, bool, int, float))) or (isinstance(value, float) and not math.isfinite(value)):
             raise bad_value(f"disclosures[{key!r}]", value, "a string, number, boolean or None")
         out[key] = value
     return out

@@ -1,0 +1,36 @@
+"""Re-scoring finished runs: the disclosures of a run come from its recorded configuration."""
+
+import json
+
+import pytest
+
+import spirograph
+from spirograph_baselines import rescore
+from spirograph_baselines.methods import get_method
+
+
+def _record(method="invclr", **method_config):
+    config = get_method(method).Config().to_dict()
+    config.update(method_config)
+    return {"method": method, "preset": "cpu-quick", "seed": 3, "world_size": 1, "train": {"epochs": 16}, "method_config": config}
+
+
+def test_disclosures_follow_the_record_and_the_method():
+    flat = rescore.run_disclosures(_record(clamp=float("inf"), penalty_target="standardized"))
+    assert flat["method"] == "invclr" and flat["uses_nuisance_labels"] is True
+    assert flat["config.penalty_target"] == "standardized"
+    assert flat["config.clamp"] == "inf"  # JSON has no inf: disclosed as text
+    assert flat["training.seed"] == 3 and flat["test_time_passes"] == 1
+    assert rescore.run_disclosures(_record("simclr"))["uses_nuisance_labels"] is False
+    assert rescore.run_name(_record()) == "invclr-cpu-quick-seed3"
+    json.dumps(flat, allow_nan=False)
+
+
+def test_score_refuses_non_finite_disclosures_before_any_work():
+    with pytest.raises(ValueError, match=r"disclosures\['clamp'\]=inf: expected a string, number, boolean or None"):
+        spirograph.score(lambda images: images.flatten(1), disclosures={"clamp": float("inf")})
+
+
+def test_rescore_needs_a_finished_run(tmp_path, capsys):
+    assert rescore.main([str(tmp_path)]) == 2
+    assert "run_dir=" in capsys.readouterr().err
