@@ -9,12 +9,14 @@ factor is a derivative, not a guess from re-drawn samples: the Lie derivative of
 with std_prior the standard deviation of factor k under the training prior and Cov over the test
 items. S_k has no unit and is unchanged by h → a·h + c.
 
-Forward mode (``torch.func.jvp``): one Jacobian–vector product per factor gives the column
-∂h/∂α_k of every item exactly, so the ten factors cost ten forward-mode passes whatever the feature
-dimension D. Exact reverse mode would need D backward passes, and a Rademacher-projected reverse
-pass only estimates ‖∂h/∂α_k‖² with noise, so forward mode is both exact and the fastest here.
-Encoders whose operations lack forward-mode formulas fall back to the double-backward form of the
-same product (``torch.autograd.functional.jvp``).
+Jacobian–vector products: one per factor gives the column ∂h/∂α_k of every item exactly, so the
+ten factors cost ten products whatever the feature dimension D. Exact reverse mode would need D
+backward passes, and a Rademacher-projected reverse pass only estimates ‖∂h/∂α_k‖² with noise, so
+Jacobian–vector products are both exact and the cheapest here. They are computed in forward mode
+(``torch.func.jvp``) when every operation supports it, else as the double-backward form of the same
+product (``torch.autograd.functional.jvp``: two reverse passes); the renderer's hand-written
+kernel backward (for speed in training) has no forward-mode formula, so image encoders take the
+double-backward form. Which one ran is recorded in the result's probe settings.
 """
 
 from __future__ import annotations
@@ -63,37 +65,48 @@ def check_differentiable(function: Callable, content: torch.Tensor, nuisance: to
         raise NotDifferentiable("the encoder returns features with no autograd graph (it is not differentiable in its input images)")
 
 
-def derivative_norms(function: Callable, content: torch.Tensor, nuisance: torch.Tensor) -> torch.Tensor:
+JVP_MODES = ("forward", "double-backward")
+
+
+def jvp_mode(function: Callable, content: torch.Tensor, nuisance: torch.Tensor) -> str:
+    """``"forward"`` if forward mode runs through ``function`` on these factors, else ``"double-backward"``."""
+    try:
+        torch.func.jvp(function, (content, nuisance), (torch.zeros_like(content), torch.ones_like(nuisance)))
+        return "forward"
+    except Exception:  # an operation without a forward-mode formula (a custom autograd.Function, an out= kernel)
+        return "double-backward"
+
+
+def derivative_norms(function: Callable, content: torch.Tensor, nuisance: torch.Tensor, mode: str = "forward") -> torch.Tensor:
     """Per item and factor, the norm ‖∂h/∂α_k‖ of the feature derivative: float64 (B, n_c + n_n).
 
     Columns follow the content columns, then the nuisance columns. Items are independent (the
     harness checks that an encoder's features do not depend on the rest of the batch), so one
     tangent with a 1 in column k for every item gives every item's derivative at once.
 
+    Args:
+        mode: one of ``JVP_MODES`` (see ``jvp_mode``); both give the same product.
+
     Raises:
-        NotDifferentiable: neither forward mode nor its double-backward form works.
+        NotDifferentiable: the product cannot be computed.
     """
     n_content = content.shape[1]
     columns = []
     for k in range(n_content + nuisance.shape[1]):
         tangent_c, tangent_n = torch.zeros_like(content), torch.zeros_like(nuisance)
         (tangent_c[:, k] if k < n_content else tangent_n[:, k - n_content]).fill_(1.0)
-        columns.append(_jvp(function, (content, nuisance), (tangent_c, tangent_n)).double().flatten(1).norm(dim=1))
+        columns.append(_jvp(function, (content, nuisance), (tangent_c, tangent_n), mode).double().flatten(1).norm(dim=1))
     return torch.stack(columns, dim=1)
 
 
-def _jvp(function: Callable, primals: tuple, tangents: tuple) -> torch.Tensor:
+def _jvp(function: Callable, primals: tuple, tangents: tuple, mode: str) -> torch.Tensor:
     try:
-        _, out = torch.func.jvp(function, primals, tangents)
-        return out.detach()
-    except Exception:  # an op without a forward-mode formula: the double-backward form of the same product
-        pass
-    try:
+        if mode == "forward":
+            return torch.func.jvp(function, primals, tangents)[1].detach()
         with torch.enable_grad():
-            _, out = torch.autograd.functional.jvp(function, primals, tangents)
-        return out.detach()
+            return torch.autograd.functional.jvp(function, primals, tangents)[1].detach()
     except Exception as err:  # user code: report, never crash the scoring run
-        raise NotDifferentiable(f"differentiating the encoder failed: {type(err).__name__}: {first_line(err)}") from err
+        raise NotDifferentiable(f"differentiating the encoder failed ({mode} mode): {type(err).__name__}: {first_line(err)}") from err
 
 
 def sensitivity_metrics(norms: np.ndarray, prior_std: np.ndarray, total_variance: float, names: Sequence[str],

@@ -18,7 +18,15 @@ from .features import DrawAverager, FeatureSource
 from .metrics import Bootstrap, item_mean, metric, regression, shift_curves
 from .probes import LinearProbe, fit_knn, fit_lbfgs, fit_ridge, fit_ridge_tuned
 from .result import TASK_NAMES
-from .sensitivity import NotDifferentiable, check_differentiable, derivative_norms, feature_function, sensitivity_metrics, total_variance
+from .sensitivity import (
+    NotDifferentiable,
+    check_differentiable,
+    derivative_norms,
+    feature_function,
+    jvp_mode,
+    sensitivity_metrics,
+    total_variance,
+)
 from .suites import PAPER_RIDGE, RIDGE_GRID, ROBUSTNESS_FAMILIES, Suite
 from .worst_case import Search, worst_nuisance
 
@@ -227,9 +235,10 @@ def run_sensitivity(ctx: Context) -> dict[str, Any]:
     n, batch = suite.n_sensitivity, suite.batch_size
     content, nuisance = source.content("test", n), source.nuisance("test", n)
     parts = []
+    mode = jvp_mode(function, content[:2].to(source.device), nuisance[:2].to(source.device))
     try:
         for lo in range(0, n, batch):
-            parts.append(derivative_norms(function, content[lo : lo + batch].to(source.device), nuisance[lo : lo + batch].to(source.device)))
+            parts.append(derivative_norms(function, content[lo : lo + batch].to(source.device), nuisance[lo : lo + batch].to(source.device), mode))
     except NotDifferentiable as err:
         ctx.probes["sensitivity"] = {"skipped": str(err)}
         return {"sensitivity": {"skipped": str(err)}}
@@ -238,7 +247,7 @@ def run_sensitivity(ctx: Context) -> dict[str, Any]:
     names = [*space.content, *space.nuisance]
     prior_std = space.prior_variance(names).sqrt().numpy()
     spread = total_variance(source.features("test", suite.n_test))
-    ctx.probes["sensitivity"] = {"items": n, "method": "forward-mode jvp", "total_variance_items": suite.n_test}
+    ctx.probes["sensitivity"] = {"items": n, "method": f"jvp ({mode} mode)", "total_variance_items": suite.n_test}
     return {"sensitivity": sensitivity_metrics(norms, prior_std, spread, names, len(space.content), ctx.boot)}
 
 

@@ -11,7 +11,7 @@ import spirograph
 from spirograph import Spirograph
 from spirograph.harness import invariance as inv
 from spirograph.harness.metrics import Bootstrap
-from spirograph.harness.sensitivity import derivative_norms, feature_function
+from spirograph.harness.sensitivity import derivative_norms, feature_function, jvp_mode
 
 INVARIANCE_TASKS = ["invariance", "sensitivity"]
 OFFSET_PROOF = [
@@ -128,7 +128,15 @@ def test_sensitivity_matches_central_finite_differences_in_float64():
     content, nuisance = gen.sample(4, seed=5, stream="test")
     net = SmallNet(seed=1).double().eval()
     function = feature_function(net, gen)
-    exact = derivative_norms(function, content, nuisance)  # (4, 10)
+    mode = jvp_mode(function, content, nuisance)
+    exact = derivative_norms(function, content, nuisance, mode)  # (4, 10)
+    # The other product gives the same derivatives where both run (here: on the encoder alone).
+    images = gen.render(content, nuisance)
+    tangent = torch.randn(images.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    forward = torch.func.jvp(net, (images,), (tangent,))[1]
+    with torch.enable_grad():
+        backward = torch.autograd.functional.jvp(net, (images,), (tangent,))[1]
+    torch.testing.assert_close(forward, backward, rtol=1e-9, atol=1e-12)
     eps = 1e-6
     for k in range(10):
         def moved(sign: float, k: int = k) -> torch.Tensor:  # bound now: called in this iteration
