@@ -18,7 +18,8 @@ ALL_COMMAND_MODULES = cli.COMMAND_MODULES
 GEN = ["--train", "48", "--test", "16", "--seed", "2", "--shifts", "h_mean:0.3", "--chunk-size", "8", "--quiet"]
 
 # Runs the command line in a child process; every rendered chunk prints a line and pauses a
-# little, so the parent can interrupt it at a known point of progress.
+# little, and the third waits long enough for any signal, so the parent interrupts it at a known
+# point of progress however loaded the machine is.
 CHILD = textwrap.dedent(
     """
     import sys, time
@@ -26,10 +27,12 @@ CHILD = textwrap.dedent(
     import spirograph.splits.writer as writer
     cli.COMMAND_MODULES = ("spirograph.splits.commands",)
     render = writer.render_items
+    done = [0]
     def traced(*args, **kwargs):
         out = render(*args, **kwargs)
+        done[0] += 1
         print("chunk", flush=True)
-        time.sleep(0.05)
+        time.sleep(30 if done[0] == 3 else 0.05)
         return out
     writer.render_items = traced
     sys.exit(cli.main(sys.argv[1:]))
