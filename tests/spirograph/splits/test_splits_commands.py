@@ -22,7 +22,9 @@ GEN = ["--train", "48", "--test", "16", "--seed", "2", "--shifts", "h_mean:0.3",
 # point of progress however loaded the machine is.
 CHILD = textwrap.dedent(
     """
-    import sys, time
+    import signal, sys, time
+    # A background parent (nohup, CI runners) may start us with SIGINT ignored; a user's Ctrl-C is not.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     import spirograph.cli as cli
     import spirograph.splits.writer as writer
     cli.COMMAND_MODULES = ("spirograph.splits.commands",)
