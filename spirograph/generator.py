@@ -8,7 +8,7 @@ import torch
 
 from ._validate import bad_value, check_choice, check_int, check_positive_float
 from .factors import FACTOR_NAMES, FactorSpace, stack
-from .render import MAX_RESOLUTION, NORMALIZATIONS, check_factors, render_into, render_unchecked
+from .render import MAX_RESOLUTION, NORMALIZATIONS, check_factors, differentiated, render_into, render_unchecked
 
 DEFAULT_CHUNK = 8192  # images per render call when no gradient is needed (~40 MB of float32 work)
 
@@ -177,7 +177,7 @@ class Spirograph:
             check_factors(factors)
         opts = self.render_options()
         batch = content.shape[0]
-        if torch.is_grad_enabled() and (content.requires_grad or nuisance.requires_grad):
+        if differentiated(factors):  # reverse mode, forward mode or a torch.func transform
             return render_unchecked(factors, **opts)
         out = torch.empty(batch, 3, self.resolution, self.resolution, dtype=self.dtype, device=self.device)
         step = batch if chunk_size is None else chunk_size

@@ -11,6 +11,7 @@ import math
 from typing import Mapping
 
 import torch
+from torch.autograd import forward_ad
 
 from ._validate import bad_value, check_choice, check_int, check_positive_float, unknown_name
 from .factors import FACTOR_NAMES
@@ -23,9 +24,12 @@ DTYPES = (torch.float32, torch.float64)
 DTYPE_RULE = "a floating dtype, torch.float32 or torch.float64 (half precision cannot hold the ~280 rad phase)"
 _EPS = 1e-8  # added to the normaliser, as the original code does
 CPU_BLOCK_BYTES = 128 * (2 * 40 * 32 + 3 * 32 * 32) * 4
-"""Working set of one block on the CPU (2.9 MB): the block's (b, 2, T, R) kernel, (b, R, R)
-intensity and (b, 2, R²) colouring operand; 128 float32 images at R = 32, T = 40, the best
-measured block (64-256 were within noise, 1024 and one block of 4096 slower: benchmarks/README.md)."""
+"""Working set of one block per CPU thread (2.9 MB): the (b, 2, T, R) kernel, (b, R, R) intensity
+and (b, 2, R²) colouring operand of 128 float32 images at R = 32, T = 40, the best measured block
+on one thread; 256 images were best on two (benchmarks/README.md)."""
+GRAD_BLOCK_FACTOR = 4
+"""Blocks with autograd hold this many times more images (512 per thread at R = 32): the same speed
+on idle cores as 128 within noise, and fewer parallel regions (benchmarks/README.md)."""
 GPU_BLOCK = 65_536  # on accelerators one launch per op is what matters; this only bounds memory
 
 
@@ -82,10 +86,14 @@ class _Kernel(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, points: torch.Tensor, neg_inv_sigma: torch.Tensor, grid: torch.Tensor, floor: float) -> torch.Tensor:
-        kernel = (grid - points).square_().mul_(neg_inv_sigma).clamp_(min=floor).exp_()
-        ctx.save_for_backward(points, neg_inv_sigma, grid, kernel)
-        return kernel
+    def forward(points: torch.Tensor, neg_inv_sigma: torch.Tensor, grid: torch.Tensor, floor: float) -> torch.Tensor:
+        return (grid - points).square_().mul_(neg_inv_sigma).clamp_(min=floor).exp_()
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        points, neg_inv_sigma, grid, _ = inputs
+        ctx.save_for_backward(points, neg_inv_sigma, grid, output)
+        ctx.save_for_forward(points, neg_inv_sigma, grid, output)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
@@ -100,6 +108,18 @@ class _Kernel(torch.autograd.Function):
             diff = grid - points
             grad_neg = (q * diff * diff).sum(dim=(1, 2, 3), keepdim=True)
         return grad_points, grad_neg, None, None
+
+    @staticmethod
+    def jvp(ctx, points_t, neg_t, grid_t, floor_t):
+        """Forward mode (torch.func.jvp, forward_ad): with z = −(g − p)²/σ, k̇ = k·(2·(g − p)·ṗ/σ + (g − p)²·ν̇), ν = −1/σ."""
+        points, neg_inv_sigma, grid, kernel = ctx.saved_tensors
+        diff = grid - points
+        exponent_t = torch.zeros_like(kernel)
+        if points_t is not None:
+            exponent_t = exponent_t + (-2.0 * neg_inv_sigma) * diff * points_t
+        if neg_t is not None:
+            exponent_t = exponent_t + diff * diff * neg_t
+        return kernel * exponent_t
 
 
 def _raw_intensity(x: torch.Tensor, y: torch.Tensor, sigma: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
@@ -171,13 +191,22 @@ class _Cat(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, sizes: list[int], *parts: torch.Tensor) -> torch.Tensor:
-        ctx.sizes = sizes
+    def forward(sizes: list[int], *parts: torch.Tensor) -> torch.Tensor:
         return torch.cat(parts)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        ctx.sizes = inputs[0]
+        ctx.shapes = [part.shape for part in inputs[1:]]
+        ctx.like = dict(dtype=output.dtype, device=output.device)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         return (None, *grad.split(ctx.sizes))
+
+    @staticmethod
+    def jvp(ctx, sizes_t, *parts_t):
+        return torch.cat([t if t is not None else torch.zeros(shape, **ctx.like) for t, shape in zip(parts_t, ctx.shapes)])
 
 
 def _colours(factors: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -227,12 +256,35 @@ def _render_into(
         torch.bmm(coef[lo:hi], operand[:n], out=flat[lo:hi])
 
 
-def block_size(device: torch.device, resolution: int = 32, n_points: int = 40, dtype: torch.dtype = torch.float32) -> int:
-    """Images per block of ``render``: a cache-sized working set on the CPU, ``GPU_BLOCK`` elsewhere."""
+_is_transformed = getattr(getattr(torch._C, "_functorch", None), "is_functorch_wrapped_tensor", lambda value: False)
+
+
+def differentiated(factors: Mapping[str, torch.Tensor]) -> bool:
+    """Whether autograd sees the render: reverse mode, forward-mode duals or a torch.func transform.
+
+    Only a render nothing differentiates may take the in-place, buffer-reusing path (forward mode
+    has no formula for ``out=`` kernels).
+    """
+    values = factors.values()
+    if torch.is_grad_enabled() and any(v.requires_grad for v in values):
+        return True
+    return any(_is_transformed(v) or forward_ad.unpack_dual(v).tangent is not None for v in values)
+
+
+def block_size(
+    device: torch.device, resolution: int = 32, n_points: int = 40, dtype: torch.dtype = torch.float32, *, grad: bool = False
+) -> int:
+    """Images per block of ``render``: a cache-sized working set per CPU thread, ``GPU_BLOCK`` elsewhere.
+
+    Each operation on a block is split over the intra-op threads, so a block holds
+    ``CPU_BLOCK_BYTES`` per thread. With autograd (``grad``) blocks are ``GRAD_BLOCK_FACTOR``
+    times larger: every block adds some forty graph nodes, each a parallel region, and on cores
+    that other processes share each region waits for a descheduled thread.
+    """
     if device.type != "cpu":
         return GPU_BLOCK
     per_image = (2 * n_points * resolution + 3 * resolution * resolution) * torch.finfo(dtype).bits // 8
-    return max(1, CPU_BLOCK_BYTES // per_image)
+    return max(1, CPU_BLOCK_BYTES * torch.get_num_threads() * (GRAD_BLOCK_FACTOR if grad else 1) // per_image)
 
 
 def render_unchecked(
@@ -246,17 +298,17 @@ def render_unchecked(
 ) -> torch.Tensor:
     """``render`` without input validation, for trusted internal callers on hot paths.
 
-    The batch is rendered in blocks of ``block`` images (default ``block_size(device)``) so that
+    The batch is rendered in blocks of ``block`` images (default ``block_size(...)``) so that
     each block's work stays in cache; the images do not depend on the block size beyond float
     rounding (and are identical for a given block size). With autograd each block is its own
     graph, joined by one concatenation.
     """
     m = factors["m"]
-    block = block_size(m.device, resolution, n_points, m.dtype) if block is None else block
-    if not (torch.is_grad_enabled() and any(v.requires_grad for v in factors.values())):
+    if not differentiated(factors):
         out = torch.empty(m.shape[0], 3, resolution, resolution, dtype=m.dtype, device=m.device)
         render_into(out, factors, n_points=n_points, extent=extent, normalize=normalize, block=block)
         return out
+    block = block_size(m.device, resolution, n_points, m.dtype, grad=True) if block is None else block
     grid = _grid(resolution, extent, m)
     if m.shape[0] <= block:
         return _render_graph(factors, grid, n_points, normalize)

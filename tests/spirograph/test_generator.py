@@ -154,3 +154,15 @@ def test_render_rejects_a_bad_chunk_size():
     content, nuisance = gen.sample(4, seed=1)
     with pytest.raises(ValueError, match="chunk_size=0"):
         gen.render(content, nuisance, chunk_size=0)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")  # raised inside torch.func
+def test_render_supports_forward_mode():
+    # torch.func.jvp must not reach the in-place, out= path meant for renders nothing differentiates.
+    gen = Spirograph(dtype=torch.float64)
+    content, nuisance = gen.sample(20, seed=2)
+    tangent = torch.randn(nuisance.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    images, forward = torch.func.jvp(lambda n: gen.render(content, n, validate=False), (nuisance,), (tangent,))
+    _, reverse = torch.autograd.functional.jvp(lambda n: gen.render(content, n, validate=False), (nuisance,), (tangent,))
+    assert torch.allclose(images, gen.render(content, nuisance), rtol=0, atol=1e-12)
+    assert torch.allclose(forward, reverse, rtol=1e-10, atol=1e-10)

@@ -239,3 +239,23 @@ def test_no_subnormal_kernel_values(dtype):
     assert kernel.min().item() >= tiny
     # Flooring moves no pixel by more than 1e8·e^floor (the normaliser is at least T·1e-8).
     assert (render_unchecked(factors) - render_dense(factors)).abs().max().item() < (1e-4 if dtype == torch.float32 else 1e-9)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")  # raised inside torch.func
+def test_forward_mode_matches_reverse_mode_across_blocks():
+    # torch.func.jvp and forward_ad go through the hand-written kernel and block concatenation.
+    factors = random_factors(40, seed=16)
+    names = spirograph.FACTOR_NAMES
+    tangents = tuple(torch.randn(40, dtype=torch.float64, generator=torch.Generator().manual_seed(i)) for i in range(10))
+
+    def fn(*tensors):
+        return render_unchecked(dict(zip(names, tensors)), block=16)
+
+    primals = tuple(factors[n] for n in names)
+    _, forward = torch.func.jvp(fn, primals, tangents)
+    _, reverse = torch.autograd.functional.jvp(fn, primals, tangents)  # the double-backward form
+    assert torch.allclose(forward, reverse, rtol=1e-10, atol=1e-10)
+    with torch.autograd.forward_ad.dual_level():
+        duals = [torch.autograd.forward_ad.make_dual(p, t) for p, t in zip(primals, tangents)]
+        dual_out = torch.autograd.forward_ad.unpack_dual(fn(*duals)).tangent
+    assert torch.allclose(dual_out, reverse, rtol=1e-10, atol=1e-10)
