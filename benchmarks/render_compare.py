@@ -5,7 +5,8 @@ Run: python benchmarks/render_compare.py [--against REV] [--threads 2] [--batch 
 On a machine other jobs share, timings drift by 2x within minutes; taking one round of every
 renderer in turn and quoting medians keeps the ratios honest. ``--against REV`` loads
 ``spirograph/render.py`` as it was at REV (relative imports resolve against the current package)
-so before/after figures come from the same run. Steps: ``forward`` (no autograd),
+so before/after figures come from the same run; ``--blocks 64,256`` adds the current renderer at
+other block sizes. Steps: ``forward`` (no autograd),
 ``backward`` (forward + backward of a fixed linear image functional, gradient w.r.t. nuisance)
 and ``double`` (the gradient penalty's pattern: fixed projection, L2 normalisation, first-order
 gradient with ``create_graph=True``, backward of the squared directional derivative).
@@ -86,6 +87,7 @@ def main(argv=None) -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--dense-rounds", type=int, default=1, help="rounds of the dense form (0: skip it)")
     parser.add_argument("--steps", default="forward,backward,double")
+    parser.add_argument("--blocks", default="", help="comma-separated CPU block sizes to time beside the default one")
     parser.add_argument("--timer", choices=("wall", "process"), default="wall", help="process: CPU time of this process (all threads)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -93,6 +95,8 @@ def main(argv=None) -> None:
     renderers = {"current": render_unchecked}
     if args.against:
         renderers[args.against] = render_at(args.against)
+    for block in filter(None, args.blocks.split(",")):
+        renderers[f"block {block}"] = lambda factors, block=int(block): render_unchecked(factors, block=block)
     if args.dense_rounds:
         renderers["dense"] = render_dense
     chosen = {name: fn for name, fn in steps(args.batch).items() if name in args.steps.split(",")}

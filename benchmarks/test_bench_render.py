@@ -44,7 +44,7 @@ def _penalty_step(render_fn, gen, content, nuisance, projection):
 
 def _rate(benchmark, n):
     if benchmark.stats is not None:  # None when benchmarking is disabled (smoke run)
-        _rate(benchmark, n)
+        benchmark.extra_info["images_per_s"] = n / benchmark.stats.stats.mean
 
 
 def _n(device):
