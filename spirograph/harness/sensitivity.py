@@ -13,10 +13,9 @@ Jacobian–vector products: one per factor gives the column ∂h/∂α_k of ever
 ten factors cost ten products whatever the feature dimension D. Exact reverse mode would need D
 backward passes, and a Rademacher-projected reverse pass only estimates ‖∂h/∂α_k‖² with noise, so
 Jacobian–vector products are both exact and the cheapest here. They are computed in forward mode
-(``torch.func.jvp``) when every operation supports it, else as the double-backward form of the same
-product (``torch.autograd.functional.jvp``: two reverse passes); the renderer's hand-written
-kernel backward (for speed in training) has no forward-mode formula, so image encoders take the
-double-backward form. Which one ran is recorded in the result's probe settings.
+(``torch.func.jvp``, which the renderer supports) when every operation of the encoder supports it,
+else as the double-backward form of the same product (``torch.autograd.functional.jvp``: two
+reverse passes). Which one ran is recorded in the result's probe settings.
 """
 
 from __future__ import annotations
