@@ -259,3 +259,19 @@ def test_forward_mode_matches_reverse_mode_across_blocks():
         duals = [torch.autograd.forward_ad.make_dual(p, t) for p, t in zip(primals, tangents)]
         dual_out = torch.autograd.forward_ad.unpack_dual(fn(*duals)).tangent
     assert torch.allclose(dual_out, reverse, rtol=1e-10, atol=1e-10)
+
+
+def test_no_grad_render_bits_do_not_depend_on_block_size_batch_or_threads():
+    # Split files are byte-reproducible across chunk sizes and worker processes (one thread each).
+    factors = random_factors(700, seed=17, dtype=torch.float32)
+    reference = render_unchecked(factors, block=700)
+    previous = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            for block in (None, 1, 64, 256):
+                assert torch.equal(render_unchecked(factors, block=block), reference)
+            part = render_unchecked({k: v[123:400] for k, v in factors.items()})
+            assert torch.equal(part, reference[123:400])
+    finally:
+        torch.set_num_threads(previous)
