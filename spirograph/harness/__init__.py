@@ -7,7 +7,7 @@ JSON schema of SCHEMA.md and ``spirograph leaderboard`` ranks result files.
 from .encoders import EncoderError, load_encoder, reference_encoder
 from .result import SCHEMA_VERSION, TASK_NAMES, ResultError, ScoreResult, validate_result
 from .score import score
-from .suites import Suite, available_suites, get_suite, register_suite
+from .suites import Suite, available_suites, get_suite, register_suite, suite_versions
 
 __all__ = [
     "EncoderError",
@@ -22,5 +22,6 @@ __all__ = [
     "reference_encoder",
     "register_suite",
     "score",
+    "suite_versions",
     "validate_result",
 ]

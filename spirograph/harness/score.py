@@ -67,6 +67,10 @@ def score(
     if not (callable(encoder) or isinstance(encoder, FactorEncoder)):
         raise bad_value("encoder", type(encoder).__name__, "a callable mapping images (B, 3, R, R) to features (B, D)")
     suite = get_suite(suite)
+    if suite.result_schema != SCHEMA_VERSION:
+        raise bad_value("suite", f"{suite.name} version {suite.version}",
+                        f"a suite of result schema {SCHEMA_VERSION} (this one describes schema-{suite.result_schema} results "
+                        f"and is kept for checking them; score with the current version)")
     chosen = check_tasks(tasks)
     solver = check_solver(solver)
     try:

@@ -3,7 +3,10 @@
 A suite fixes everything that decides a score apart from the encoder: item counts, the seed of
 the per-item streams (so every machine scores the same items), the feature-averaging draws, the
 robustness shift levels, probe settings and the bootstrap. Changing any of them for a registered
-name means a new ``version``: results of different suite versions are not comparable.
+name means a new ``version``: results of different suite versions are not comparable. Every
+released version stays registered (``get_suite(name, version=v)``, ``suite_versions(name)``) so
+that an old result file can be checked against the exact definition it was scored with; only the
+current version of a name is scored.
 """
 
 from __future__ import annotations
@@ -32,6 +35,18 @@ PAPER_RIDGE = 1e-8
 
 RIDGE_GRID: tuple[float, ...] = (1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 """Candidate weights for the validation-chosen ridge probe."""
+
+SUITE_FIELDS_SINCE: dict[str, int] = {
+    "n_invariance_test": 2,
+    "n_sensitivity": 2,
+    "n_worst_case": 2,
+    "worst_case_restarts": 2,
+    "worst_case_steps": 2,
+    "worst_case_step_size": 2,
+    "whitening_shrinkage": 2,
+}
+"""The result schema that introduced each setting a suite record holds (absent: schema 1). A
+suite released with an older schema records only the settings that existed then."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +83,9 @@ class Suite:
         batch_size: images per encoder call.
         resolution, n_points, extent, normalize: rendering options (PROTOCOL.md §1).
         description: one line for listings.
+        result_schema: the result schema its results are written in (default: the current
+            one); it decides which settings the suite's record holds (``SUITE_FIELDS_SINCE``).
+            Only suites of the current schema can be scored; older ones describe released results.
     """
 
     name: str
@@ -98,8 +116,14 @@ class Suite:
     extent: float = 6.0
     normalize: str = "row"
     description: str = field(default="", compare=False)
+    result_schema: int | None = None
 
     def __post_init__(self) -> None:
+        if self.result_schema is None:
+            from .result import SCHEMA_VERSION  # result imports this module: resolved at call time
+
+            object.__setattr__(self, "result_schema", SCHEMA_VERSION)
+        check_int("result_schema", self.result_schema, 1)
         for argument, whole in (("n_invariance_test", self.n_averaging_test), ("n_sensitivity", self.n_test), ("n_worst_case", self.n_test)):
             if getattr(self, argument) is None and isinstance(whole, int):
                 object.__setattr__(self, argument, min(DEFAULT_TASK_ITEMS, whole))
@@ -167,8 +191,12 @@ class Suite:
         return dict(resolution=self.resolution, n_points=self.n_points, extent=self.extent, normalize=self.normalize)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly record of every setting (stored in each result)."""
+        """JSON-friendly record of every setting (stored in each result), as its result schema recorded it."""
         data = asdict(self)
+        del data["result_schema"]
+        for key, since in SUITE_FIELDS_SINCE.items():
+            if since > self.result_schema:
+                del data[key]
         for key in ("averaging_draws", "label_fractions", "knn_neighbours"):
             data[key] = list(data[key])
         data["robustness"] = {
@@ -180,43 +208,119 @@ class Suite:
         return data
 
 
-_SUITES: dict[str, Suite] = {}
+_SUITES: dict[str, dict[int, Suite]] = {}
+GENERATORS: tuple[str, ...] = ("spirograph",)
+"""Generators whose suites are registered."""
+
+
+def _check_generator(generator: Any) -> str:
+    if generator not in GENERATORS:
+        raise bad_value("generator", generator, "one of " + ", ".join(repr(g) for g in GENERATORS))
+    return generator
 
 
 def register_suite(suite: Suite, *, overwrite: bool = False) -> Suite:
-    """Add ``suite`` to the registry under ``suite.name``.
+    """Add ``suite`` to the registry as version ``suite.version`` of ``suite.name``.
+
+    Older versions may be registered after newer ones (a name's history); ``get_suite`` without
+    a version returns the highest.
 
     Raises:
-        ValueError: not a ``Suite``, or the name is taken and ``overwrite`` is false.
+        ValueError: not a ``Suite``, or that version of the name is taken and ``overwrite`` is false.
     """
     if not isinstance(suite, Suite):
         raise bad_value("suite", type(suite).__name__, "a spirograph.harness.suites.Suite")
-    if suite.name in _SUITES and not overwrite:
-        raise bad_value("suite.name", suite.name, f"a name not yet registered (taken: {', '.join(sorted(_SUITES))})")
-    _SUITES[suite.name] = suite
+    versions = _SUITES.setdefault(suite.name, {})
+    if suite.version in versions and not overwrite:
+        raise bad_value("suite.version", suite.version,
+                        f"a version of {suite.name!r} not yet registered (taken: {', '.join(map(str, sorted(versions)))})")
+    versions[suite.version] = suite
     return suite
 
 
-def get_suite(suite: "str | Suite") -> Suite:
-    """The registered suite called ``suite`` (a ``Suite`` is returned as is).
+def get_suite(suite: "str | Suite", *, version: int | None = None, generator: str = "spirograph") -> Suite:
+    """The registered definition of suite ``suite`` at ``version`` (default: its current version).
+
+    A ``Suite`` is returned as is (``version`` must then be None or its own).
+
+    Args:
+        suite: a registered name, or a ``Suite``.
+        version: a released version of that name (``suite_versions``), or None for the current one.
+        generator: the generator whose suites are meant; only ``"spirograph"`` has suites.
 
     Raises:
-        ValueError: unknown name, with a did-you-mean suggestion.
+        ValueError: unknown name (with a did-you-mean suggestion), unknown version (listing the
+            released ones) or unknown generator.
     """
+    _check_generator(generator)
+    if version is not None:
+        check_int("version", version, 1)
     if isinstance(suite, Suite):
+        if version is not None and version != suite.version:
+            raise bad_value("version", version, f"None or the given suite's own version {suite.version}")
         return suite
     if not isinstance(suite, str):
         raise bad_value("suite", suite, "a suite name or a Suite")
     if suite not in _SUITES:
         raise unknown_name("suite", suite, _SUITES)
-    return _SUITES[suite]
+    versions = _SUITES[suite]
+    if version is None:
+        return versions[max(versions)]
+    if version not in versions:
+        raise bad_value("version", version, f"a released version of suite {suite!r}: {', '.join(map(str, sorted(versions)))}")
+    return versions[version]
 
 
-def available_suites() -> tuple[str, ...]:
+def suite_versions(suite: str, *, generator: str = "spirograph") -> tuple[int, ...]:
+    """The registered versions of suite ``suite``, oldest first (the last one is current).
+
+    Raises:
+        ValueError: unknown name or generator.
+    """
+    _check_generator(generator)
+    if not isinstance(suite, str) or suite not in _SUITES:
+        raise unknown_name("suite", suite, _SUITES)
+    return tuple(sorted(_SUITES[suite]))
+
+
+def available_suites(*, generator: str = "spirograph") -> tuple[str, ...]:
     """Registered suite names, sorted."""
+    _check_generator(generator)
     return tuple(sorted(_SUITES))
 
 
+# -- released versions, oldest first: kept exactly as released (their results record them) ----------
+register_suite(
+    Suite(
+        name="quick",
+        version=1,
+        seed=20210503,
+        n_train=5000,
+        n_test=2000,
+        n_averaging_train=1000,
+        n_averaging_test=500,
+        n_robustness_train=1000,
+        n_robustness_test=500,
+        description="minutes on 2 CPU cores: 5k/2k contents, 1k/500 for averaging (M<=30) and per shift level",
+        result_schema=1,
+    )
+)
+register_suite(
+    Suite(
+        name="standard",
+        version=1,
+        seed=20210504,
+        n_train=100_000,
+        n_test=20_000,
+        n_averaging_train=100_000,
+        n_averaging_test=20_000,
+        n_robustness_train=100_000,
+        n_robustness_test=20_000,
+        batch_size=1000,
+        description="the paper's sizes: 100k/20k contents everywhere (a GPU job)",
+        result_schema=1,
+    )
+)
 register_suite(
     Suite(
         name="quick",
@@ -238,6 +342,7 @@ register_suite(
         worst_case_steps=10,
         description="minutes on 2 CPU cores: 5k/2k contents (also for averaging, M<=30), 2k/1k per shift level, "
         "500 for invariance, sensitivity and worst case",
+        result_schema=2,
     )
 )
 register_suite(
@@ -258,6 +363,7 @@ register_suite(
         worst_case_steps=20,
         batch_size=1000,
         description="the paper's sizes: 100k/20k contents everywhere (a GPU job)",
+        result_schema=2,
     )
 )
 register_suite(
@@ -281,5 +387,6 @@ register_suite(
         bootstrap_resamples=200,
         description="the demo's suite: 2k/1k contents, 300/150 for averaging (M<=10) and per shift level, 100-150 for "
         "invariance, sensitivity and worst case; minutes for all five demo entries, not comparable with quick",
+        result_schema=2,
     )
 )

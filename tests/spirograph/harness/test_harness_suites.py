@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from pathlib import Path
+
 import pytest
 from harness_helpers import tiny_suite
 
-from spirograph.harness.suites import AVERAGING_DRAWS, ROBUSTNESS_FAMILIES, Suite, available_suites, get_suite, register_suite
+from spirograph.harness.result import SCHEMA_VERSION
+from spirograph.harness.suites import (
+    AVERAGING_DRAWS,
+    ROBUSTNESS_FAMILIES,
+    Suite,
+    available_suites,
+    get_suite,
+    register_suite,
+    suite_versions,
+)
+
+RELEASED = json.loads((Path(__file__).parent / "data" / "released_suites.json").read_text(encoding="utf-8"))
+"""Each released suite version's record exactly as the release that introduced it wrote it into results."""
 
 
 def test_registered_suites():
@@ -59,9 +75,60 @@ def test_bad_suites(overrides, message):
         tiny_suite(**overrides)
 
 
+@pytest.mark.parametrize("name, version", [(n, int(v)) for n, versions in sorted(RELEASED.items()) for v in sorted(versions)])
+def test_released_versions_kept_exactly(name, version):
+    assert version in suite_versions(name)
+    assert get_suite(name, version=version).to_dict() == RELEASED[name][str(version)]
+
+
+def test_current_version_is_the_latest():
+    for name in available_suites():
+        versions = suite_versions(name)
+        assert versions == tuple(sorted(versions))
+        assert get_suite(name) is get_suite(name, version=versions[-1])
+        assert get_suite(name).result_schema == SCHEMA_VERSION
+    assert get_suite("quick", version=1).result_schema == 1
+    # A schema-1 record has none of the settings added later.
+    assert "n_worst_case" not in get_suite("quick", version=1).to_dict()
+
+
+def test_version_and_generator_errors():
+    with pytest.raises(ValueError, match=r"version=99: expected a released version of suite 'quick': 1, 2"):
+        get_suite("quick", version=99)
+    with pytest.raises(ValueError, match="version=0"):
+        get_suite("quick", version=0)
+    with pytest.raises(ValueError, match="generator='sprites': expected one of 'spirograph'"):
+        get_suite("quick", generator="sprites")
+    with pytest.raises(ValueError, match="generator='x'"):
+        suite_versions("quick", generator="x")
+    with pytest.raises(ValueError, match="unknown suite 'quik'"):
+        suite_versions("quik")
+    quick = get_suite("quick")
+    assert get_suite(quick, version=quick.version) is quick
+    with pytest.raises(ValueError, match="the given suite's own version"):
+        get_suite(quick, version=quick.version + 1)
+
+
+def test_register_adds_versions():
+    base = tiny_suite(name="history-test", version=1)
+    register_suite(base)
+    newer = register_suite(dataclasses.replace(base, version=3, n_train=220))
+    register_suite(dataclasses.replace(base, version=2, n_train=210))
+    assert suite_versions("history-test") == (1, 2, 3)
+    assert get_suite("history-test") is newer
+    assert get_suite("history-test", version=2).n_train == 210
+
+
 def test_register_refuses_duplicates():
-    with pytest.raises(ValueError, match="a name not yet registered"):
+    with pytest.raises(ValueError, match="a version of 'quick' not yet registered"):
         register_suite(tiny_suite(name="quick"))
     with pytest.raises(ValueError, match="a spirograph.harness.suites.Suite"):
         register_suite({"name": "x"})
     assert isinstance(tiny_suite(), Suite)
+
+
+def test_old_versions_are_not_scored():
+    from spirograph.harness.score import score
+
+    with pytest.raises(ValueError, match="suite='quick version 1': expected a suite of result schema"):
+        score(lambda x: x.flatten(1), suite=get_suite("quick", version=1), progress=False)
