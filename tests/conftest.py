@@ -1,9 +1,19 @@
 """Fixtures shared by the whole test tree."""
 
+import os
 import struct
 import zipfile
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Hypothesis profiles. ``ci`` (the default): a fixed number of small examples drawn the same way on
+# every run (derandomize), no example database, so the suite stays short and reproducible.
+# ``dev``: many more random examples for a local hunt, HYPOTHESIS_PROFILE=dev python -m pytest ...
+_SLOW_OK = [HealthCheck.too_slow, HealthCheck.data_too_large]
+settings.register_profile("ci", max_examples=10, derandomize=True, database=None, deadline=None, suppress_health_check=_SLOW_OK)
+settings.register_profile("dev", max_examples=200, deadline=None, suppress_health_check=_SLOW_OK)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def _flip_inside_tensor(path, count=64):

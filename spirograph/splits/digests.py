@@ -5,6 +5,10 @@ chunk in writing order: the SHA-256 of the chunk's ``images``, ``content`` and `
 ``start .. stop-1`` (each as ``schema.checksum`` feeds them: values, C order, little-endian). The
 records of a finished split tile ``0 .. n`` exactly. A byte damaged after its chunk was written is
 caught by its chunk's digest, not hashed into the split's checksum as if it were data.
+
+Format 3 stores each digest as 32 ``uint8`` values. Format 2 stored it as a numpy ``S32`` string,
+which numpy reads back without its trailing zero bytes (one digest in 256 ends in ``0x00``), so
+``digest_of`` pads such a value back to its 32 bytes: a format-2 file verifies correctly too.
 """
 
 from __future__ import annotations
@@ -17,7 +21,11 @@ import numpy as np
 from .schema import checksum
 
 DATASET = "chunk_digests"
-RECORD = np.dtype([("start", "<i8"), ("stop", "<i8"), ("sha256", "S32")])
+DIGEST_BYTES = 32
+RECORD = np.dtype([("start", "<i8"), ("stop", "<i8"), ("sha256", "u1", (DIGEST_BYTES,))])
+"""A record as format 3 writes it: every digest byte kept, zeros included."""
+RECORD_V2 = np.dtype([("start", "<i8"), ("stop", "<i8"), ("sha256", "S32")])
+"""A record as format 2 wrote it (read only)."""
 KEYS = ("images", "content", "nuisance")
 
 
@@ -39,7 +47,28 @@ def append(group: h5py.Group, start: int, stop: int, digest: bytes) -> None:
     table = group[DATASET]
     k = table.shape[0]
     table.resize((k + 1,))
-    table[k] = (start, stop, digest)
+    table[k] = _record(start, stop, digest)
+
+
+def _record(start: int, stop: int, digest: bytes) -> np.ndarray:
+    if len(digest) != DIGEST_BYTES:
+        raise ValueError(f"a chunk digest has {DIGEST_BYTES} bytes, not {len(digest)}")
+    record = np.zeros((), dtype=RECORD)
+    record["start"], record["stop"] = start, stop
+    record["sha256"] = np.frombuffer(digest, dtype=np.uint8)
+    return record
+
+
+def digest_of(record) -> bytes:
+    """The 32 bytes of a record's digest, from a format-3 (``uint8`` array) or format-2 (``S32``) record.
+
+    numpy drops the trailing zero bytes of an ``S32`` value; a SHA-256 always has 32 bytes, so
+    padding with zeros restores it exactly.
+    """
+    value = record["sha256"]
+    if isinstance(value, np.ndarray):
+        return value.astype(np.uint8, copy=False).tobytes()
+    return bytes(value).ljust(DIGEST_BYTES, b"\0")
 
 
 def records(group: h5py.Group) -> np.ndarray | None:
@@ -67,8 +96,8 @@ def truncate(group: h5py.Group, count: int) -> None:
 def replace(group: h5py.Group, index: int, digest: bytes) -> None:
     """Overwrite the digest of record ``index`` (after its chunk was re-rendered)."""
     table = group[DATASET]
-    start, stop, _ = table[index]
-    table[index] = (start, stop, digest)
+    record = table[index]
+    table[index] = _record(int(record["start"]), int(record["stop"]), digest)
 
 
 def read_chunk(group: h5py.Group, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

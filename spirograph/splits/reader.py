@@ -1,6 +1,7 @@
 """Reading split files: opening and checking them, their metadata, their items and a summary.
 
-Layout (format ``spirograph-bench/splits``, version 2; version 1 lacks ``chunk_digests``)::
+Layout (format ``spirograph-bench/splits``, version 3; version 2 stored each chunk digest as an
+``S32`` string, version 1 lacks ``chunk_digests``)::
 
     /                       attrs: format, format_version, package_version, seed, resolution,
                                    n_points, extent, normalize, dtype, compression, splits (JSON
@@ -15,8 +16,8 @@ Layout (format ``spirograph-bench/splits``, version 2; version 1 lacks ``chunk_d
         images   (N, 3, R, R)  uint8 (value / 255), float16 or float32
         content  (N, n_content)  float32, columns as in content_names
         nuisance (N, n_nuisance) float32, columns as in nuisance_names
-        chunk_digests (K,)     records (start, stop, sha256): one per written chunk, tiling 0..N
-                               (see ``spirograph.splits.digests``)
+        chunk_digests (K,)     records (start, stop, sha256 as 32 uint8): one per written chunk,
+                               tiling 0..N (see ``spirograph.splits.digests``)
 
 Without compression every dataset is contiguous (a batch of consecutive items is one read); with
 compression, images are chunked by ~192 KiB along N so a random item decompresses little.

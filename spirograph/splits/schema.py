@@ -32,7 +32,9 @@ from ..factors import FactorSpace
 from ..shifts import BY_SPLIT_NAME, SHIFT_PREFIX, check_level, get_family
 
 FORMAT = "spirograph-bench/splits"
-FORMAT_VERSION = 2  # 2: per-chunk digests (``chunk_digests`` in every split group)
+FORMAT_VERSION = 3
+"""Split-file format. 2: per-chunk digests (``chunk_digests`` in every split group). 3: each chunk
+digest stored as 32 ``uint8`` (an ``S32`` value lost its trailing zero bytes when read back)."""
 PARTIAL_SUFFIX = ".partial"
 
 DTYPES = ("uint8", "float16", "float32")

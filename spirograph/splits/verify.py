@@ -84,7 +84,7 @@ def _blocks(group, meta: SplitMeta, version: int, report: VerifyReport):
     if count != len(table) or (count and int(table[count - 1]["stop"]) != meta.n) or (meta.n and not count):
         report.problems.append(f"{meta.name}: the per-chunk digests do not cover items 0..{meta.n - 1} exactly once")
         return [(lo, min(meta.n, lo + _READ_BLOCK), None) for lo in range(0, meta.n, _READ_BLOCK)]
-    return [(int(r["start"]), int(r["stop"]), bytes(r["sha256"])) for r in table]
+    return [(int(r["start"]), int(r["stop"]), digests.digest_of(r)) for r in table]
 
 
 def _check_checksums(group, meta: SplitMeta, version: int, report: VerifyReport) -> None:

@@ -402,7 +402,7 @@ def _check_resumed(group, spec, seed, render_options, dtype, hashers, report) ->
     digests.truncate(group, count)
     done = 0
     for index in range(count):
-        lo, hi, stored = int(table[index]["start"]), int(table[index]["stop"]), bytes(table[index]["sha256"])
+        lo, hi, stored = int(table[index]["start"]), int(table[index]["stop"]), digests.digest_of(table[index])
         arrays = digests.read_chunk(group, lo, hi)
         if digests.chunk_digest(arrays) != stored:
             report(f"{spec.name}: items {lo}..{hi - 1} do not match the digest recorded when they were written; rendering them again")

@@ -9,11 +9,12 @@ import sys
 import textwrap
 
 import h5py
+import numpy as np
 import pytest
 
 import spirograph.cli as cli
 import spirograph.splits.writer as writer
-from spirograph.splits import generate, partial_path, verify
+from spirograph.splits import digests, generate, partial_path, verify
 
 GEN = ["--train", "48", "--test", "16", "--seed", "2", "--shifts", "h_mean:0.3", "--chunk-size", "8", "--quiet"]
 SPLITS = ("train", "test", "shift/h_mean+0.3")
@@ -172,3 +173,57 @@ def test_a_partial_file_of_another_format_version_is_not_resumed(tmp_path):
     assert partial_path(out).exists()
     generate(out, seed=2, train=48, test=16, shifts="h_mean:0.3", chunk_size=8, progress=False, resume=True, overwrite=True)
     assert verify(out).ok and sorted(os.listdir(tmp_path)) == ["old.h5"]
+
+
+def _raw_digests(path, split) -> list[bytes]:
+    """The digests as stored, byte for byte (numpy's ``S`` values would drop trailing zeros)."""
+    with h5py.File(path, "r") as f:
+        table = f[split]["chunk_digests"]
+        return [r["sha256"].tobytes() for r in table[()]]
+
+
+def test_a_digest_that_ends_in_a_zero_byte_verifies_and_resumes(tmp_path):
+    # Seed 17: the digest of test items 0..3 ends in 0x00 (numpy's S32 read it back 31 bytes long).
+    kwargs = dict(seed=17, train=8, test=8, chunk_size=4, progress=False)
+    out = tmp_path / "zero.h5"
+    generate(out, **kwargs)
+    stored = _raw_digests(out, "test")
+    assert len(stored[0]) == 32 and stored[0][-1] == 0
+    assert verify(out).ok, verify(out).problems
+    seen, notes = [], []
+
+    def interrupt(split, done, n):
+        seen.append(split)
+        if len(seen) == 4:  # test items 0..7 are written: the zero-ending chunk is checked on resume
+            raise KeyboardInterrupt
+
+    again = tmp_path / "again.h5"
+    with pytest.raises(KeyboardInterrupt):
+        generate(again, on_chunk=interrupt, **kwargs)
+    generate(again, resume=True, report=notes.append, **kwargs)
+    assert notes == []  # the good chunk is not rendered again
+    assert verify(again).ok and datasets_of(again) == datasets_of(out)
+
+
+def test_a_format_2_file_with_a_zero_ending_digest_verifies(tmp_path):
+    out = tmp_path / "v2.h5"
+    generate(out, seed=17, train=8, test=8, chunk_size=4, progress=False)
+    with h5py.File(out, "r+") as f:  # the table as format 2 stored it: S32 digests
+        f.attrs["format_version"] = 2
+        for split in ("train", "test"):
+            table = f[split]["chunk_digests"][()]
+            del f[split]["chunk_digests"]
+            old = np.array([(r["start"], r["stop"], r["sha256"].tobytes()) for r in table], dtype=digests.RECORD_V2)
+            f[split].create_dataset("chunk_digests", data=old, maxshape=(None,))
+    with h5py.File(out, "r") as f:
+        assert len(bytes(f["test"]["chunk_digests"][0]["sha256"])) == 31  # what numpy gives back
+    report = verify(out)
+    assert report.ok, report.problems
+    with h5py.File(out, "r+") as f:  # and a damaged chunk of a format-2 file is still caught
+        f["test"]["content"][1, 0] += 1
+    assert verify(out, sample=0).problems[0] == "test: items 0..3 do not match the digest recorded when they were written"
+
+
+def datasets_of(path) -> dict:
+    with h5py.File(path, "r") as f:
+        return {f"{s}/{k}": f[s][k][()].tobytes() for s in ("train", "test") for k in ("images", "content", "nuisance")}
