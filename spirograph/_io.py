@@ -218,3 +218,35 @@ def exclusive_lock(path: str | os.PathLike, *, what: str = "output") -> Iterator
         with contextlib.suppress(FileNotFoundError):
             os.unlink(lock)  # while still locked, so nobody can take over a name about to vanish
         os.close(fd)
+
+
+def check_input_file(path: str | os.PathLike, *, what: str = "input file") -> Path:
+    """Check that ``path`` names an existing regular file (after symbolic links); return it as a ``Path``.
+
+    The message says what the path is instead, so ``/dev/zero`` or a folder is not reported as missing.
+
+    Raises:
+        ValueError: not a non-empty path.
+        FileNotFoundError: nothing there (or a dangling symbolic link).
+        IsADirectoryError: a directory.
+        OSError: anything else that is not a regular file (device, FIFO, socket), or unreadable metadata.
+    """
+    import stat
+
+    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise bad_value(what, path, "a file path")
+    path = Path(path)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        dangling = " (a symbolic link to nothing)" if path.is_symlink() else ""
+        raise FileNotFoundError(f"{what} {str(path)!r} does not exist{dangling}") from None
+    except OSError as err:
+        raise OSError(f"{what} {str(path)!r} cannot be read ({err.strerror})") from None
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(f"{what} {str(path)!r} is a directory; expected a file")
+    if not stat.S_ISREG(mode):
+        kind = ("a character device" if stat.S_ISCHR(mode) else "a block device" if stat.S_ISBLK(mode)
+                else "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a special file")
+        raise OSError(f"{what} {str(path)!r} is {kind}, not a regular file")
+    return path

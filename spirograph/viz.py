@@ -89,7 +89,7 @@ def sample_grid(images, *, nrow: int | None = None, title: str | None = None, pa
     Args:
         images: (N, 3, R, R) tensor or array, float (shown clipped to [0, 1]) or uint8.
         nrow: images per row (default ceil(sqrt(N))).
-        title: optional figure title.
+        title: optional figure title (drawn literally: no mathtext).
         path: save the figure there (png, pdf, svg, ...); refused if it exists unless ``overwrite``.
         cell_inches: displayed size of one image.
 
@@ -113,7 +113,9 @@ def sample_grid(images, *, nrow: int | None = None, title: str | None = None, pa
     ax.imshow(_mosaic(array, nrow), interpolation="nearest")
     ax.set_axis_off()
     if title:
-        ax.set_title(title, fontsize=8)
+        from .harness.plots import literal
+
+        ax.set_title(literal(title, limit=200), fontsize=8)  # a file name is drawn as typed, never as mathtext
     if path is not None:
         save_figure(fig, path, overwrite=overwrite)
     return fig
@@ -237,63 +239,90 @@ def _numeric(records, key: str) -> tuple[list[float], list[float]]:
     return steps, values
 
 
+def _same_as_loss(records, term: str) -> bool:
+    """Whether ``term`` repeats the loss at every step that logs it (SimCLR logs its only loss part, ``nt_xent``)."""
+    pairs = [(r.get(term), r.get("loss")) for r in records if term in r]
+    numbers = [(a, b) for a, b in pairs if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (a, b))]
+    return bool(numbers) and len(numbers) == len(pairs) and all(math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12) for a, b in numbers)
+
+
+def other_terms(records) -> list[str]:
+    """The logged terms a run's figure draws in its "other terms" panel: numeric, not step/lr/speed, not a copy of the loss."""
+    keys = sorted({k for r in records for k in r if k not in _NOT_TERMS})
+    return [k for k in keys if _numeric(records, k)[0] and not _same_as_loss(records, k)]
+
+
 def training_curves(runs, *, title: str | None = None, path=None, overwrite: bool = False) -> Figure:
     """Loss, the other logged terms, learning rate and throughput against step, for one or more runs.
 
-    Each run keeps one colour (a hash of its label, as on the leaderboard figure); in the
-    "other terms" panel a run's terms differ by line style (by colour when there is one run).
+    Each run keeps one colour (a hash of its label, as on the leaderboard figure). The "other
+    terms" panel appears only when some run logs a term besides its loss (a term equal to the loss
+    at every step, such as SimCLR's ``nt_xent``, is not another term); in it a term keeps one line
+    style across runs (one colour per term when there is one run). Legends sit outside the panels,
+    so they never cover a curve, whatever the number of runs.
 
     Args:
         runs: mapping ``label -> records`` (``read_metrics`` output), or one run directory /
             ``metrics.jsonl`` path, or a sequence of them (labelled by their folder names).
-        title: optional figure title.
+        title: optional figure title (drawn literally: no mathtext).
         path: save the figure there; refused if it exists unless ``overwrite``.
 
     Returns:
-        The ``matplotlib.figure.Figure``.
+        The ``matplotlib.figure.Figure``; its axes are loss, [other terms,] learning rate, throughput.
 
     Raises:
         ValueError: no runs, a bad log, or a bad path; FileExistsError.
     """
-    from .harness.plots import entry_colour
+    from matplotlib.lines import Line2D
+
+    from .harness.plots import entry_colour, literal
 
     runs = _as_runs(runs)
     if path is not None:
         check_figure_path(path, overwrite=overwrite)
-    fig = Figure(figsize=(12, 7.5), layout="constrained")
+    terms = {label: other_terms(records) for label, records in runs.items()}
+    all_terms = sorted({t for names in terms.values() for t in names})
+    one = len(runs) == 1
+    fig = Figure(figsize=(12, 7.5) if all_terms else (14, 4.6), layout="constrained")
     FigureCanvasAgg(fig)
-    (ax_loss, ax_terms), (ax_lr, ax_speed) = fig.subplots(2, 2)
-    styles = ("-", "--", ":", "-.")
+    if all_terms:
+        (ax_loss, ax_terms), (ax_lr, ax_speed) = fig.subplots(2, 2)
+    else:
+        (ax_loss, ax_lr, ax_speed), ax_terms = fig.subplots(1, 3), None
+    styles = ("-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (8, 2)), (0, (1, 1)), (0, (3, 3, 1, 3)))
     term_colours = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
     positive = True
     for label, records in runs.items():
-        colour = entry_colour(label)
-        steps, values = _numeric(records, "loss")
-        ax_loss.plot(steps, values, color=colour, label=label)
-        terms = sorted({k for r in records for k in r if k not in _NOT_TERMS})
-        for index, term in enumerate(terms):
+        colour, shown = entry_colour(label), literal(label, limit=60)
+        ax_loss.plot(*_numeric(records, "loss"), color=colour, label=shown)
+        for term in terms[label]:
+            index = all_terms.index(term)
             steps, values = _numeric(records, term)
-            if not steps:
-                continue
             positive = positive and min(values) > 0
-            one = len(runs) == 1
             ax_terms.plot(steps, values, color=term_colours[index % len(term_colours)] if one else colour,
-                          linestyle="-" if one else styles[index % len(styles)], label=term if one else f"{label}: {term}")
-        steps, values = _numeric(records, "lr")
-        ax_lr.plot(steps, values, color=colour, label=label)
-        steps, values = _numeric(records, "pairs_per_s")
-        ax_speed.plot(steps, values, color=colour, marker="o", markersize=2, label=label)
-    for ax, name in ((ax_loss, "loss (mean over each logging window)"), (ax_terms, "other logged terms (loss parts, weights)"),
-                     (ax_lr, "learning rate"), (ax_speed, "throughput (pairs/s)")):
+                          linestyle="-" if one else styles[index % len(styles)], label=literal(term) if one else f"{shown}: {literal(term)}")
+        ax_lr.plot(*_numeric(records, "lr"), color=colour, label=shown)
+        ax_speed.plot(*_numeric(records, "pairs_per_s"), color=colour, marker="o", markersize=2, label=shown)
+    panels = [(ax_loss, "loss (mean over each logging window)"), (ax_lr, "learning rate"), (ax_speed, "throughput (pairs/s)")]
+    if ax_terms is not None:
+        panels.insert(1, (ax_terms, "other logged terms (loss parts, weights)"))
+    for ax, name in panels:
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8)
-    if positive and ax_terms.get_lines():
-        ax_terms.set_yscale("log")
+    if ax_terms is not None:
+        if positive and ax_terms.get_lines():
+            ax_terms.set_yscale("log")
+        # One entry per term (its style, or its colour for one run): run colours are in the figure's legend.
+        handles = [Line2D([], [], color=term_colours[i % len(term_colours)] if one else "#333333",
+                          linestyle="-" if one else styles[i % len(styles)]) for i in range(len(all_terms))]
+        ax_terms.legend(handles, [literal(t) for t in all_terms], fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                        borderaxespad=0.0, title="term", title_fontsize=8)
+    handles = [Line2D([], [], color=entry_colour(label)) for label in runs]
+    fig.legend(handles, [literal(label, limit=60) for label in runs], loc="outside lower center", ncol=min(len(runs), 4), fontsize=9,
+               title="run")
     if title:
-        fig.suptitle(title, fontsize=11)
+        fig.suptitle(literal(title, limit=120), fontsize=11)
     if path is not None:
         save_figure(fig, path, overwrite=overwrite)
     return fig

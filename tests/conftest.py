@@ -52,3 +52,67 @@ def pytest_collection_modifyitems(config, items):
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = kept
+
+
+# -- figures ----------------------------------------------------------------------------------------
+def _figure_texts(figure) -> list[str]:
+    """Every text a figure draws, as drawn: titles, axis and tick labels, legend entries, annotations.
+
+    The figure is written as SVG with text kept as text, so a string matplotlib would typeset as
+    mathtext shows up in pieces, and an escaped ``\\$`` shows up as ``$``: what a reader sees.
+    """
+    import io
+    import xml.etree.ElementTree as ElementTree
+
+    import matplotlib
+
+    buffer = io.BytesIO()
+    with matplotlib.rc_context({"svg.fonttype": "none"}):
+        figure.savefig(buffer, format="svg")
+    root = ElementTree.fromstring(buffer.getvalue())
+    return [" ".join("".join(e.itertext()).split()) for e in root.iter("{http://www.w3.org/2000/svg}text")]
+
+
+def _legend_overlaps(figure) -> list[tuple[str, str]]:
+    """``(legend, axes title)`` for every legend whose box overlaps the plotting area of a drawn axes."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(figure).get_renderer()  # a bare Figure has no renderer of its own
+    figure.draw(renderer)
+    legends = [lg for lg in figure.findobj(lambda a: a.__class__.__name__ == "Legend") if lg.get_visible()]
+    overlaps = []
+    for legend in legends:
+        box = legend.get_window_extent(renderer)
+        for ax in figure.get_axes():
+            if ax.axison and box.overlaps(ax.get_window_extent(renderer)):
+                title = legend.get_title().get_text() or ",".join(t.get_text() for t in legend.get_texts())
+                overlaps.append((title, ax.get_title()))
+    return overlaps
+
+
+@pytest.fixture
+def figure_texts():
+    """``texts(figure) -> list[str]``: the visible texts of a figure, drawn first."""
+    return _figure_texts
+
+
+@pytest.fixture
+def legend_overlaps():
+    """``overlaps(figure) -> [(legend, axes title)]``: legends that cover a panel's plotting area."""
+    return _legend_overlaps
+
+
+@pytest.fixture
+def saved_figures(monkeypatch):
+    """The ``matplotlib`` figures saved while the test runs (what a command wrote), in order."""
+    from matplotlib.figure import Figure
+
+    saved = []
+    original = Figure.savefig
+
+    def savefig(self, *args, **kwargs):
+        saved.append(self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+    return saved

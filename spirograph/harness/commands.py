@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +40,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        "arguments): MODULE:CALLABLE (importable module) or FILE.py:CALLABLE (path to a Python file)")
     which.add_argument("--reference", metavar="NAME", help="a reference encoder: oracle, pixels or random-convnet")
     score.add_argument("--weights", metavar="PATH", help="state dict loaded with torch.load(weights_only=True)")
-    score.add_argument("--suite", default="quick", help="suite name (default: quick; also: standard)")
+    score.add_argument("--suite", default="quick", help="suite name (default: quick; also: standard, the paper's sizes, and "
+                       "demo, the smaller suite of spirograph-demo)")
     score.add_argument("--tasks", metavar="A,B", help=f"comma-separated subset of: {', '.join(TASK_NAMES)} (default: all)")
     score.add_argument("--device", default="cpu", help="torch device for rendering and the encoder (default: cpu)")
-    score.add_argument("--name", help="entry name on the leaderboard (default: the reference or encoder name)")
+    score.add_argument("--name", help="entry name on the leaderboard (default: the reference's name, or the module or file "
+                       "name and the callable of --encoder, e.g. my_encoder.build)")
     score.add_argument("--disclose", metavar="KEY=VALUE", action="append", default=[],
-                       help="a disclosure, repeatable; VALUE as JSON (true, 1, null) or text")
+                       help="a disclosure, repeatable; VALUE as JSON (true, 1, null) or text; the leaderboard has columns "
+                       "for uses_nuisance_labels and test_time_passes (it shows — where a result lacks one)")
     score.add_argument("--solver", default="closed_form", choices=("closed_form", "lbfgs"),
                        help="probe solver for the paper's weight 1e-8 (default: closed_form)")
     score.add_argument("--out", required=True, metavar="RESULT.json", help="output file")
@@ -55,11 +59,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     board = subparsers.add_parser(
         "leaderboard",
         help="rank result files by mean content R² (linear task): markdown, HTML page, figure",
-        description="Rank scored entries by the mean content R² of the linear task (best first), one table per suite; "
-        "print or write markdown, and optionally write a self-contained HTML page and the curves figure.",
+        description="Rank scored entries by the mean content R² of the linear task (best first), one table per group "
+        "(generator and suite, each with its version: other groups are never ranked together); print or write markdown, "
+        "and optionally write a self-contained HTML page (sortable tables, a detail view per entry) and the curves figure. "
+        "Each file must be a valid result whose derived figures agree with their parts and whose suite block is the "
+        "registered suite of that name and version (a suite not registered at all is shown apart, as a custom suite); "
+        "a file given twice, or two entries of one group with the same name, are refused.",
     )
     board.add_argument("results", nargs="*", metavar="RESULT.json", help="result files to rank")
-    board.add_argument("--references", action="store_true", help="include the shipped reference entries")
+    board.add_argument("--references", action="store_true", help="include the shipped reference entries (oracle, pixels, "
+                       "random-convnet) of each group the results belong to; alone: all of them")
     board.add_argument("--out", metavar="leaderboard.md", help="write the markdown here instead of printing it")
     board.add_argument("--plot", metavar="leaderboard.png", help="also draw the curves per entry (.png, .pdf, .svg)")
     board.add_argument("--html", metavar="leaderboard.html", help="also write one self-contained HTML page (sortable tables, "
@@ -107,8 +116,9 @@ def _command_line(args: argparse.Namespace) -> str:
 
 def run_score(args: argparse.Namespace) -> int:
     """Handler of ``spirograph score``: nothing is written unless scoring succeeds."""
-    from .encoders import REFERENCE_DISCLOSURES, load_encoder, reference_encoder
-    from .score import score
+    from .encoders import REFERENCE_DISCLOSURES, default_entry_name, load_encoder, reference_encoder
+    from .leaderboard import EXPECTED_DISCLOSURES, MISSING
+    from .score import check_entry_name, score
     from .suites import get_suite
     from .tasks import check_tasks
 
@@ -117,6 +127,11 @@ def run_score(args: argparse.Namespace) -> int:
     get_suite(args.suite)
     tasks = check_tasks([t.strip() for t in args.tasks.split(",")] if args.tasks else None)
     disclosures = _parse_disclosures(args.disclose)
+    if args.name is not None:
+        try:
+            check_entry_name(args.name)
+        except ValueError as err:
+            raise ValueError(str(err).replace("name=", "--name=", 1)) from None
     if args.reference:
         if args.weights:
             raise bad_value("--weights", args.weights, "no weights with --reference")
@@ -125,7 +140,7 @@ def run_score(args: argparse.Namespace) -> int:
         name = args.name or args.reference
     else:
         encoder = load_encoder(args.encoder, args.weights)
-        name = args.name or args.encoder.rpartition(":")[2]
+        name = args.name or default_entry_name(args.encoder)
     result = score(
         encoder, suite=args.suite, device=args.device, name=name, disclosures=disclosures, tasks=list(tasks),
         command=_command_line(args), progress=not args.quiet, solver=args.solver,
@@ -134,6 +149,13 @@ def run_score(args: argparse.Namespace) -> int:
     if not args.quiet:
         summary = f"linear mean R² {result.metric('linear.mean_r2'):.4f}, mean MSE {result.metric('linear.mean_mse'):.4g}; " if "linear" in tasks else ""
         print(f"{result.name}: {summary}wrote {path}")
+        if args.encoder and not args.name:
+            print(f"entry name {name!r} comes from --encoder; set another with --name NAME")
+    missing = [key for key in EXPECTED_DISCLOSURES if key not in disclosures]
+    if missing:
+        flags = " ".join(f"--disclose {key}=..." for key in missing)
+        print(f"note: {path} discloses no {' and no '.join(missing)}: the leaderboard will show {MISSING} there "
+              f"(score again with {flags})", file=sys.stderr)
     return 0
 
 
@@ -181,11 +203,11 @@ def _refuse_inputs(outputs: dict[str, str | None], inputs: list[str]) -> None:
 
 def run_leaderboard(args: argparse.Namespace) -> int:
     """Handler of ``spirograph leaderboard``: every output is checked before anything is loaded or written."""
-    from .leaderboard import load_results, render_markdown, shipped_entries, write_leaderboard
+    from .leaderboard import load_results, references_for, render_markdown, write_leaderboard
 
-    paths = list(args.results) + ([str(p) for p in shipped_entries()] if args.references else [])
-    if not paths:
+    if not args.results and not args.references:
         raise bad_value("RESULT.json", [], "at least one result file (or --references)")
+    paths = list(args.results) + ([str(p) for p in references_for(args.results)] if args.references else [])
     _refuse_inputs({"--out": args.out, "--plot": args.plot, "--html": args.html}, paths)
     if args.plot:
         suffix = Path(args.plot).suffix.lower()

@@ -121,6 +121,17 @@ def reference_encoder(name: str) -> Any:
     return REFERENCES[name]()
 
 
+def default_entry_name(spec: str) -> str:
+    """The entry name of ``--encoder SPEC`` without ``--name``: module or file stem, a dot, the callable.
+
+    ``mypackage.models:build_encoder`` -> ``mypackage.models.build_encoder``; ``./dir/my_encoder.py:build``
+    -> ``my_encoder.build``: a reader can tell entries of different files apart.
+    """
+    source, _, attribute = str(spec).rpartition(":")
+    stem = Path(source).stem if _is_file_spec(source) else source
+    return f"{stem}.{attribute}" if stem else attribute
+
+
 def load_encoder(spec: str, weights: str | os.PathLike | None = None) -> Any:
     """Build an encoder from ``MODULE:CALLABLE`` or ``FILE.py:CALLABLE`` and optionally load weights.
 

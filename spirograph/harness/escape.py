@@ -14,9 +14,12 @@ from typing import Any
 
 # CSI / OSC / other ESC sequences of terminals (ECMA-48), removed whole so no fragment survives.
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[PX^_][^\x1b]*\x1b\\|[@-Z\\-_])")
-# C0 and C1 controls, DEL, and the Unicode line/paragraph separators and bidirectional overrides
-# (which can make a cell read differently from what it holds).
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# C0 and C1 controls, DEL, the Unicode line/paragraph separators, and every bidirectional control:
+# the marks (U+200E LRM, U+200F RLM, U+061C ALM), embeddings and overrides (U+202A-U+202E) and
+# isolates (U+2066-U+2069), which can make a cell read differently from what it holds.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+BIDI_CONTROLS = "\u061c\u200e\u200f" + "".join(map(chr, range(0x202A, 0x202F))) + "".join(map(chr, range(0x2066, 0x206A)))
+"""Every bidirectional control character; ``plain_text`` turns each into a space."""
 _SPACES = re.compile(r"\s+")
 # Every character markdown (CommonMark + GFM tables) could read as syntax inside a table cell.
 # CommonMark lets any ASCII punctuation be backslash-escaped, so escaping these is always safe.
@@ -57,4 +60,4 @@ def html_text(value: Any, *, limit: int = MAX_TEXT) -> str:
     return html.escape(plain_text(value, limit=limit), quote=True)
 
 
-__all__ = ["MAX_TEXT", "html_text", "markdown_text", "plain_text"]
+__all__ = ["BIDI_CONTROLS", "MAX_TEXT", "html_text", "markdown_text", "plain_text"]

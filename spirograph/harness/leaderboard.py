@@ -1,7 +1,7 @@
 """The leaderboard: ranked tables rendered from result files (markdown here, HTML in ``leaderboard_html``).
 
-Entries are grouped by suite (name and version): scores from different suites are not
-comparable. Within a suite, entries are ranked by the mean content R² of the ``linear`` task; the
+Entries are grouped by generator and suite, each with its version (``groups.py``): scores from
+different groups are not comparable and never ranked together. Within a group, entries are ranked by the mean content R² of the ``linear`` task; the
 paper's mean MSE stands beside it. An entry whose R² interval overlaps that of a better-ranked
 entry is marked "not distinguishable" from it (overlapping 95% intervals: a conservative check,
 as the entries were scored on the same items but bootstrapped separately).
@@ -17,9 +17,10 @@ import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 from .escape import markdown_text, plain_text
+from .groups import Group, generator_of, group_results, load_results
 from .result import ResultError, ScoreResult, write_text_atomic
 
 MISSING = "—"
@@ -28,30 +29,38 @@ SKIPPED = "skipped"
 """Cell text of a task that could not run for the entry (the reason is listed under the table)."""
 RANKED_BY = "linear.mean_r2"
 """The metric the leaderboard ranks by (higher is better)."""
+EXPECTED_DISCLOSURES = ("uses_nuisance_labels", "test_time_passes")
+"""The disclosures the table has a column for (a result without one shows ``MISSING`` there)."""
 
 
 def shipped_entries() -> list[Path]:
-    """Paths of the reference entries shipped with the package (oracle, pixels, random ConvNet)."""
-    folder = resources.files("spirograph.harness") / "entries"
-    return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith(".json"))
+    """Paths of the reference entries shipped with the package (oracle, pixels, random ConvNet per suite)."""
+    folder = Path(str(resources.files("spirograph.harness") / "entries"))
+    return sorted(folder.rglob("*.json"))
 
 
-def load_results(paths: Iterable[str | os.PathLike]) -> list[ScoreResult]:
-    """Load and validate result files.
+def references_for(paths: Sequence[str | os.PathLike]) -> list[Path]:
+    """The shipped reference entries that belong to a group of the results at ``paths`` (all of them if none).
+
+    A leaderboard shows one set of reference entries per group: the references scored on the same
+    generator and suite as the entries, never a table of references alone. A reference given among
+    ``paths`` already is not added again.
 
     Raises:
-        ValueError: no paths given, or a file that is not a valid result (the message names it).
-        OSError: a file that cannot be read.
+        As ``load_results`` for ``paths``.
     """
-    paths = list(paths)
+    shipped = shipped_entries()
     if not paths:
-        raise ValueError("results=[]: expected at least one result JSON file")
-    results = []
-    for path in paths:
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"result file {str(path)!r} does not exist")
-        results.append(ScoreResult.load(path))
-    return results
+        return shipped
+    wanted = {(generator_of(r), r.suite) for r in load_results(paths)}
+    given = {(s.st_dev, s.st_ino) for s in map(os.stat, paths)}
+    chosen = []
+    for path in shipped:
+        reference = ScoreResult.load(path)
+        status = os.stat(path)
+        if (generator_of(reference), reference.suite) in wanted and (status.st_dev, status.st_ino) not in given:
+            chosen.append(path)
+    return chosen
 
 
 # -- cells ----------------------------------------------------------------------------------------
@@ -61,13 +70,17 @@ class Cell:
 
     ``user`` marks text taken from the result file's strings (names, disclosures): markdown
     escapes it fully; the harness's own text (numbers, intervals, "yes") only loses control
-    characters. HTML escapes every cell.
+    characters. HTML escapes every cell. ``compact`` and ``detail`` are the narrow form a page
+    shows (e.g. ``0.358`` over its interval ``[0.350, 0.365]`` in small print; ``11.2M`` for
+    11,173,962, the full ``text`` on hover); markdown always shows ``text``.
     """
 
     text: str
     sort: float | str | None = None
     note: str | None = None
     user: bool = False
+    compact: str | None = None
+    detail: str | None = None
 
 
 @dataclass(frozen=True)
@@ -108,10 +121,11 @@ def metric_cell(result: ScoreResult, path: str, kind: str = "mse", with_ci: bool
     if value is None:
         return Cell(MISSING, None)
     text = _fmt(value, kind)
-    if with_ci:
-        low, high = result.interval(path)
-        text += f" [{_fmt(low, kind)}, {_fmt(high, kind)}]"
-    return Cell(text, value)
+    if not with_ci:
+        return Cell(text, value)
+    low, high = result.interval(path)
+    interval = f"[{_fmt(low, kind)}, {_fmt(high, kind)}]"
+    return Cell(f"{text} {interval}", value, compact=text, detail=interval)
 
 
 def _disclosure(result: ScoreResult, key: str) -> Cell:
@@ -133,7 +147,15 @@ def _rank_cell(row: Row) -> Cell:
 
 def _parameters(result: ScoreResult) -> Cell:
     count = result.to_dict()["encoder"]["parameters"]
-    return Cell(MISSING, None) if count is None else Cell(f"{count:,}", count)
+    return Cell(MISSING, None) if count is None else Cell(f"{count:,}", count, compact=compact_count(count))
+
+
+def compact_count(count: int) -> str:
+    """A count in at most four significant characters: 950, 12.3k, 11.2M, 1.5G."""
+    for size, suffix in ((10**9, "G"), (10**6, "M"), (10**3, "k")):
+        if abs(count) >= size:
+            return f"{count / size:.3g}{suffix}"
+    return str(count)
 
 
 def largest_m(suite: dict[str, Any]) -> int:
@@ -157,6 +179,7 @@ class Column:
         cell: the cell of one row, given the suite record.
         numeric: right-aligned and sorted as numbers.
         items: what the column is computed on, for the table caption (``None``: not stated).
+        short: the abbreviated header a page shows (the full ``header`` on hover and in its legend).
     """
 
     key: str
@@ -164,6 +187,11 @@ class Column:
     cell: Callable[[Row, dict], Cell]
     numeric: bool = True
     items: Callable[[dict], str | None] = lambda suite: None
+    short: Callable[[dict], str] | None = None
+
+    def abbreviation(self, suite: dict) -> str:
+        """The short header (the full one where none is set)."""
+        return (self.short or self.header)(suite)
 
 
 def _items_linear(s: dict) -> str | None:
@@ -192,43 +220,60 @@ def _items_of(key: str) -> Callable[[dict], str | None]:
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("rank", lambda s: "rank", lambda row, s: _rank_cell(row)),
+    Column("rank", lambda s: "rank", lambda row, s: _rank_cell(row), short=lambda s: "#"),
     Column("entry", lambda s: "entry", lambda row, s: Cell(row.result.name, row.result.name, user=True), numeric=False),
-    Column("mean_r2", lambda s: "mean R² (linear) [95% CI]", lambda row, s: metric_cell(row.result, "linear.mean_r2", "r2", True), items=_items_linear),
-    Column("mean_mse", lambda s: "mean MSE (paper) [95% CI]", lambda row, s: metric_cell(row.result, "linear.mean_mse", "mse", True), items=_items_linear),
+    Column("mean_r2", lambda s: "mean R² (linear) [95% CI]", lambda row, s: metric_cell(row.result, "linear.mean_r2", "r2", True),
+           items=_items_linear, short=lambda s: "mean R²"),
+    Column("mean_mse", lambda s: "mean MSE (paper) [95% CI]", lambda row, s: metric_cell(row.result, "linear.mean_mse", "mse", True),
+           items=_items_linear, short=lambda s: "mean MSE"),
     Column("averaged_mse", lambda s: f"mean MSE, M={largest_m(s)}",
-           lambda row, s: metric_cell(row.result, f"feature_averaging.M{largest_m(s)}.mean_mse"), items=_items_averaging),
-    Column("robustness", lambda s: "robustness", lambda row, s: metric_cell(row.result, "robustness.summary"), items=_items_robustness),
+           lambda row, s: metric_cell(row.result, f"feature_averaging.M{largest_m(s)}.mean_mse"), items=_items_averaging,
+           short=lambda s: f"MSE M={largest_m(s)}"),
+    Column("robustness", lambda s: "robustness", lambda row, s: metric_cell(row.result, "robustness.summary"), items=_items_robustness,
+           short=lambda s: "shift"),
     Column("relative_cv", lambda s: "relative cond. variance",
-           lambda row, s: metric_cell(row.result, "invariance.relative_conditional_variance"), items=_items_of("n_invariance_test")),
+           lambda row, s: metric_cell(row.result, "invariance.relative_conditional_variance"), items=_items_of("n_invariance_test"),
+           short=lambda s: "rel. CV"),
     Column("whitened_cv", lambda s: "whitened cond. variance",
-           lambda row, s: metric_cell(row.result, "invariance.whitened_conditional_variance"), items=_items_of("n_invariance_test")),
+           lambda row, s: metric_cell(row.result, "invariance.whitened_conditional_variance"), items=_items_of("n_invariance_test"),
+           short=lambda s: "whit. CV"),
     Column("sensitivity", lambda s: "sensitivity nuisance/content",
-           lambda row, s: metric_cell(row.result, "sensitivity.nuisance_to_content"), items=_items_of("n_sensitivity")),
-    Column("worst_case", lambda s: "worst-case MSE", lambda row, s: metric_cell(row.result, "worst_case.mean_mse"), items=_items_of("n_worst_case")),
+           lambda row, s: metric_cell(row.result, "sensitivity.nuisance_to_content"), items=_items_of("n_sensitivity"),
+           short=lambda s: "sens."),
+    Column("worst_case", lambda s: "worst-case MSE", lambda row, s: metric_cell(row.result, "worst_case.mean_mse"),
+           items=_items_of("n_worst_case"), short=lambda s: "worst"),
     Column("dim", lambda s: "D", lambda row, s: Cell(_count(row.result.to_dict()["encoder"]["feature_dim"]), row.result.to_dict()["encoder"]["feature_dim"])),
-    Column("parameters", lambda s: "parameters", lambda row, s: _parameters(row.result)),
-    Column("nuisance_labels", lambda s: "nuisance labels", lambda row, s: _disclosure(row.result, "uses_nuisance_labels"), numeric=False),
-    Column("test_passes", lambda s: "test passes", lambda row, s: _disclosure(row.result, "test_time_passes")),
+    Column("parameters", lambda s: "parameters", lambda row, s: _parameters(row.result), short=lambda s: "params"),
+    Column("nuisance_labels", lambda s: "nuisance labels", lambda row, s: _disclosure(row.result, "uses_nuisance_labels"), numeric=False,
+           short=lambda s: "nuis. labels"),
+    Column("test_passes", lambda s: "test passes", lambda row, s: _disclosure(row.result, "test_time_passes"), short=lambda s: "passes"),
 )
 """The leaderboard's columns, in order; shared by every renderer."""
 
-DEFINITIONS: tuple[tuple[str, str], ...] = (
-    ("robustness", "mean relative increase of the mean MSE over the nuisance shifts of PROTOCOL.md §1 (0 = unaffected)"),
-    ("relative cond. variance", "`E_x tr Cov[h | x] / tr Cov[h]` on the raw features: the share of feature variance that "
+DEFINITIONS: tuple[tuple[str, str, str], ...] = (
+    ("mean_r2", "mean R² (linear) [95% CI]", "the ranking: mean over the content factors of the R² of a linear probe on the frozen "
+     "features, one nuisance draw per image, with its 95% bootstrap interval over the test contents"),
+    ("mean_mse", "mean MSE (paper) [95% CI]", "the paper's metric: mean over the content factors of the same probe's test MSE (raw "
+     "units, so dominated by the factors of largest spread)"),
+    ("averaged_mse", "mean MSE, M=…", "the same probe fitted and tested on features averaged over M nuisance draws per content (PROTOCOL.md §4)"),
+    ("robustness", "robustness", "mean relative increase of the mean MSE over the nuisance shifts of PROTOCOL.md §1 (0 = unaffected)"),
+    ("relative_cv", "relative cond. variance", "`E_x tr Cov[h | x] / tr Cov[h]` on the raw features: the share of feature variance that "
      "re-drawing the nuisance of a fixed content moves (0 = none, 1 = all); unchanged by `h → a·h + c`"),
-    ("whitened cond. variance", "the conditional variance after whitening by the (shrunk) total covariance, per "
+    ("whitened_cv", "whitened cond. variance", "the conditional variance after whitening by the (shrunk) total covariance, per "
      "direction, averaged over directions: what a linear probe can exploit; unchanged by offsets, per-dimension "
      "rescalings and permutations of h"),
-    ("sensitivity nuisance/content", "exact derivatives of h with respect to each factor through renderer and encoder, "
+    ("sensitivity", "sensitivity nuisance/content", "exact derivatives of h with respect to each factor through renderer and encoder, "
      "scaled by the factor's prior spread: mean over nuisance factors / mean over content factors (0 = invariant)"),
-    ("worst-case MSE", "content MSE of the frozen content probe under the nuisance in the prior's box that maximises "
+    ("worst_case", "worst-case MSE", "content MSE of the frozen content probe under the nuisance in the prior's box that maximises "
      "its error (projected gradient ascent)"),
-    ("nuisance labels", "disclosed by the entrant: whether training read the nuisance factors; a method that "
+    ("dim", "D", "the number of features the encoder returns"),
+    ("parameters", "parameters", "the encoder's parameter count (an `nn.Module`'s parameters; — for other callables)"),
+    ("nuisance_labels", "nuisance labels", "disclosed by the entrant: whether training read the nuisance factors; a method that "
      "differentiates the renderer with respect to the nuisance (InvCLR's gradient penalty) or regresses it "
      "(CLeVER's nuisance head) reads them, so it says yes"),
+    ("test_passes", "test passes", "disclosed by the entrant: encoder passes per test image (more than 1: test-time augmentation or averaging)"),
 )
-"""Short definitions of the columns that need one (PROTOCOL.md §5 and SCHEMA.md define every number)."""
+"""``(column key, term, definition)`` of every column but rank and entry (PROTOCOL.md §5 and SCHEMA.md define every number)."""
 
 
 # -- ranking and grouping -------------------------------------------------------------------------
@@ -264,16 +309,6 @@ def ranked_rows(results: Sequence[ScoreResult]) -> list[Row]:
     return rows
 
 
-def suite_groups(results: Sequence[ScoreResult]) -> list[tuple[tuple[str, int], list[ScoreResult]]]:
-    """Results grouped by ``(suite name, suite version)``, sorted by suite, in input order within a group."""
-    if not results:
-        raise ValueError("results=[]: expected at least one ScoreResult")
-    groups: dict[tuple[str, int], list[ScoreResult]] = {}
-    for result in results:
-        groups.setdefault(result.suite, []).append(result)
-    return sorted(groups.items())
-
-
 def caption(suite: dict[str, Any]) -> str:
     """The table caption: what the ranking uses and which items each column is computed on (plain text)."""
     parts: dict[str, list[str]] = {}
@@ -284,6 +319,30 @@ def caption(suite: dict[str, Any]) -> str:
     used = "; ".join(f"{' and '.join(headers)}: {items}" for items, headers in parts.items())
     text = "Ranked by the mean content R² of the linear task (best first)."
     return f"{text} Items per column: {used}." if used else text
+
+
+def group_title(group: Group, escape: Callable[[Any], str]) -> str:
+    """The heading of a group, e.g. ``Suite quick (version 2) · generator spirograph (version 1)``; ``escape`` is
+    applied to the strings taken from the result files."""
+    kind = "Custom suite" if not group.registered else "Suite"
+    return (f"{kind} {escape(group.suite[0])} (version {int(group.suite[1])}) · generator {escape(group.generator[0])} "
+            f"(version {int(group.generator[1])})")
+
+
+def render_options(group: Group) -> dict[str, Any]:
+    """The render options the group's results record (whatever the generator's options are)."""
+    options = group.members[0].to_dict().get("render")
+    return dict(options) if isinstance(options, dict) else {}
+
+
+def setting_line(group: Group, escape: Callable[[Any], str]) -> str:
+    """One sentence: the suite's seed, the render options recorded, and whether the suite is a registered one."""
+    options = ", ".join(f"{escape(key)}={escape(value)}" for key, value in render_options(group).items())
+    text = f"Seed {escape(group.record.get('seed', '?'))}; rendering {options or 'options not recorded'}."
+    if not group.registered:
+        text += (" Not a registered suite (a suite defined by its user): these entries are ranked only among "
+                 "themselves, never against a registered suite's.")
+    return text
 
 
 def skipped_notes(results: Sequence[ScoreResult]) -> list[tuple[str, str, str]]:
@@ -302,32 +361,32 @@ def _markdown_cell(cell: Cell) -> str:
 
 
 def render_markdown(results: Sequence[ScoreResult]) -> str:
-    """A ranked markdown table per suite, with the columns of ``COLUMNS``.
+    """A ranked markdown table per group (generator and suite, ``groups.group_results``), with the columns of ``COLUMNS``.
 
     Every string taken from a result file (entry names, disclosures, suite names) is escaped
     (``escape.markdown_text``): it shows as text and cannot break a row or form markup.
 
     Raises:
-        ValueError: no results.
+        ValueError: no results, or two entries of one group with the same name.
+        ResultError: a result whose suite block contradicts its registered suite.
     """
     lines = ["# Spirograph leaderboard", ""]
     any_tie, notes = False, []
-    for (suite_name, version), members in suite_groups(results):
-        data = members[0].to_dict()
-        suite = data["suite"]
+    for group in group_results(results):
+        suite = group.record
         lines += [
-            f"## Suite {markdown_text(suite_name)} (version {version})",
+            f"## {group_title(group, markdown_text)}",
             "",
-            f"{caption(suite)} Seed {markdown_text(suite.get('seed', '?'))}, rendering normalize={markdown_text(data['render']['normalize'])}.",
+            f"{caption(suite)} {setting_line(group, markdown_text)}",
             "",
             "| " + " | ".join(c.header(suite) for c in COLUMNS) + " |",
             "|" + "|".join("---:" if c.numeric else "---" for c in COLUMNS) + "|",
         ]
-        for row in ranked_rows(members):
+        for row in ranked_rows(group.members):
             any_tie = any_tie or row.tie is not None
             lines.append("| " + " | ".join(_markdown_cell(c.cell(row, suite)) for c in COLUMNS) + " |")
         lines.append("")
-        notes += skipped_notes(members)
+        notes += skipped_notes(group.members)
     if any_tie:
         lines += ["`n (≈ k)`: not distinguishable from the entry ranked k: their 95% bootstrap intervals of mean R² overlap.", ""]
     if notes:
@@ -335,7 +394,7 @@ def render_markdown(results: Sequence[ScoreResult]) -> str:
         lines += [f"- {markdown_text(entry)}, {markdown_text(task)}: {markdown_text(reason)}" for entry, task, reason in notes]
         lines.append("")
     lines += [f"- **{MISSING}**: not in the result file (task not run, or an older schema)."]
-    lines += [f"- **{name}**: {text}." for name, text in DEFINITIONS]
+    lines += [f"- **{term}**: {text}." for _, term, text in DEFINITIONS]
     lines.append("")
     return "\n".join(lines)
 
@@ -346,6 +405,7 @@ def write_leaderboard(results: Sequence[ScoreResult], path: str | os.PathLike, *
 
 
 __all__ = [
-    "COLUMNS", "Cell", "Column", "MISSING", "RANKED_BY", "ResultError", "Row", "SKIPPED", "caption", "load_results",
-    "rank", "ranked_rows", "render_markdown", "shipped_entries", "skipped_notes", "suite_groups", "write_leaderboard",
+    "COLUMNS", "Cell", "Column", "EXPECTED_DISCLOSURES", "Group", "MISSING", "RANKED_BY", "ResultError", "Row", "SKIPPED", "caption", "group_results",
+    "group_title", "load_results", "rank", "ranked_rows", "references_for", "render_markdown", "render_options",
+    "setting_line", "shipped_entries", "skipped_notes", "write_leaderboard",
 ]

@@ -11,6 +11,7 @@ from typing import Any, Iterator
 
 from .. import _io
 from .._validate import bad_value, unknown_name
+from .consistency import derived_figure_problems
 from .suites import ROBUSTNESS_FAMILIES
 
 SCHEMA_VERSION = 2
@@ -331,7 +332,8 @@ def validate_result(data: Any) -> None:
 
     Every field must be known (no extra fields at any level), every count an integer >= 0 (sizes
     >= 1), every metric finite, inside its own interval and within its bounds (R² <= 1, MSE,
-    variances, shares and sensitivities >= 0, relative changes >= -1), the name a non-blank line.
+    variances, shares and sensitivities >= 0, relative changes >= -1), the name a non-blank line,
+    and every derived figure equal to its recomputation from its parts (``consistency``).
 
     Raises:
         ResultError: one line listing the first problems found, each as ``path: expected ..., got ...``.
@@ -431,6 +433,9 @@ def validate_result(data: Any) -> None:
             for i, point in enumerate(le["curve"] if isinstance(le["curve"], list) else []):
                 if isinstance(point, dict) and _is(point.get("n_train"), int) and point["n_train"] < 1:
                     c.fail(f"{where}.label_efficiency.curve[{i}].n_train", "an integer >= 1", point["n_train"])
+    c.raise_if_any()
+    # Only a well-formed file gets here: now every derived figure must agree with its parts.
+    c.problems += derived_figure_problems(metrics, content or (), nuisance or ())
     c.raise_if_any()
 
 

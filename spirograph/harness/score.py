@@ -18,7 +18,7 @@ from ..factors import FactorSpace
 from .encoders import CHECK_ITEMS, CHECK_STREAM, FactorEncoder, check_encoder, parameter_count
 from .features import FeatureSource
 from .metrics import Bootstrap
-from .result import SCHEMA_VERSION, ScoreResult
+from .result import MAX_NAME_CHARS, SCHEMA_VERSION, ScoreResult
 from .suites import Suite, get_suite
 from .tasks import RUNNERS, Context, check_solver, check_tasks
 
@@ -80,8 +80,7 @@ def score(
         raise bad_value("device", str(device), "an available torch device such as 'cpu' or 'cuda'") from None
     if name is None:
         name = getattr(encoder, "__name__", None) or type(encoder).__name__
-    if not isinstance(name, str) or not name.strip():
-        raise bad_value("name", name, "a non-empty string")
+    name = check_entry_name(name)
     disclosures = _check_disclosures(disclosures)
     if command is not None and not isinstance(command, str):
         raise bad_value("command", command, "a string or None")
@@ -95,6 +94,21 @@ def score(
     finally:
         if was_training is not None:
             encoder.train(was_training)
+
+
+def check_entry_name(name: Any) -> str:
+    """Return ``name`` if a result file can hold it as an entry name: non-blank, one printable line, at most 200 characters.
+
+    Checked before any scoring work, so a bad name never costs a run (the result validator would
+    refuse it only at the end).
+
+    Raises:
+        ValueError: anything else (a line break, a control or bidirectional character, too long).
+    """
+    allowed = f"a non-blank, one-line name of at most {MAX_NAME_CHARS} printable characters"
+    if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME_CHARS or not name.isprintable():
+        raise bad_value("name", name, allowed)
+    return name
 
 
 def _check_disclosures(disclosures: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -231,18 +231,9 @@ def block_size(device: torch.device, resolution: int = 32, dtype: torch.dtype = 
 
 
 def render_into(
-    out: torch.Tensor,
-    factors: Mapping[str, torch.Tensor],
-    *,
-    resolution: int | None = None,
-    tau: float = TAU,
-    lobe_count: int = LOBE_COUNT,
-    block: int | None = None,
+    out: torch.Tensor, factors: Mapping[str, torch.Tensor], *, tau: float = TAU, lobe_count: int = LOBE_COUNT, block: int | None = None
 ) -> None:
-    """Render without autograd into a preallocated contiguous ``out`` (B, 3, R, R) (trusted callers, no checks).
-
-    ``resolution``, if given, must equal ``out``'s last dimension (it is taken from ``out``).
-    """
+    """Render without autograd into a preallocated contiguous ``out`` (B, 3, R, R) (trusted callers, no checks)."""
     if out.shape[0] == 0:
         return
     block = block_size(out.device, out.shape[-1], out.dtype) if block is None else block

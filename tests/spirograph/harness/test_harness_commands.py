@@ -65,7 +65,7 @@ def test_score_user_encoder_with_weights(capsys, user_module, tmp_path):
     data = json.loads((tmp_path / "r.json").read_text())
     assert data["encoder"]["parameters"] == 3 * 32 * 32 * 4 + 4
     assert data["disclosures"] == {"uses_nuisance_labels": False, "test_time_passes": 1}
-    assert data["name"] == "linear"
+    assert data["name"] == "cli_encoders_for_tests.linear"  # module and callable: entries of two modules differ
 
 
 @pytest.mark.parametrize(
@@ -168,6 +168,33 @@ def test_score_user_encoder_from_a_file(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr("sys.path", [p for p in __import__("sys").path if p not in ("", ".", str(tmp_path))])
     code, _, err = run(capsys, "score", "--encoder", "myenc:build", "--tasks", "linear", "--out", "r.json", "--quiet")
     assert code == 2 and "pass --encoder myenc.py:build" in err and err.count("\n") == 1
-    code, _, err = run(capsys, "score", "--encoder", "myenc.py:build", "--tasks", "linear", "--out", "r.json", "--quiet")
+    code, out, err = run(capsys, "score", "--encoder", "./myenc.py:build", "--tasks", "linear", "--out", "r.json")
     assert code == 0, err
-    assert ScoreResult.load(tmp_path / "r.json").name == "build"
+    # The entry is named after the file and the callable, and the command says how to choose another name.
+    assert ScoreResult.load(tmp_path / "r.json").name == "myenc.build"
+    assert "entry name 'myenc.build' comes from --encoder; set another with --name NAME" in out
+    # No disclosures given: one line says which are missing and what the leaderboard will show.
+    notes = [line for line in err.splitlines() if line.startswith("note:")]
+    assert notes == ["note: r.json discloses no uses_nuisance_labels and no test_time_passes: the leaderboard will show — "
+                     "there (score again with --disclose uses_nuisance_labels=... --disclose test_time_passes=...)"]
+
+
+def test_score_refuses_a_bad_name_before_any_work(capsys, tmp_path, monkeypatch):
+    import sys
+
+    from spirograph.harness import score
+
+    score_module = sys.modules["spirograph.harness.score"]  # the package exports the function under the module's name
+
+    def never(*args, **kwargs):
+        raise AssertionError("scoring started")
+
+    monkeypatch.setattr(score_module, "_run", never)
+    monkeypatch.setattr("spirograph.harness.encoders.reference_encoder", never)
+    for name in ("a\nb", " ", "x" * 201, "rtl\u202eevil", "tab\tname"):
+        with pytest.raises(ValueError, match=r"name=.*: expected a non-blank, one-line name of at most 200 printable characters"):
+            score(lambda images: images.flatten(1), name=name, suite="demo")
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "score", "--reference", "oracle", "--name", "a\nb", "--out", "r.json")
+    assert code == 2 and err.count("\n") == 1 and "--name='a\\nb': expected a non-blank, one-line name" in err
+    assert not (tmp_path / "r.json").exists()

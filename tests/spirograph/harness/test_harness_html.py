@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import html
 import html.parser
+import json
 import os
 import re
 import shutil
@@ -26,27 +27,31 @@ EVIL_MARKDOWN = "1 | injected | cell\n\n# Heading"
 
 
 class _Page(html.parser.HTMLParser):
-    """What a test needs of a page: title, script elements, table rows (cell texts), links, images."""
+    """What a test needs of a page: title, script elements, leaderboard table rows (cell texts), links, images."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.title, self.scripts, self.rows, self.links, self.images, self.headers = "", 0, [], [], [], []
-        self._in_title = self._in_cell = self._in_body = self._in_th = False
+        self._in_title = self._in_cell = self._in_body = self._in_th = self._in_svg = self._in_board = False
         self._cell: list[str] = []
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
-        if tag == "title":
+        if tag == "title" and not self._in_svg:
             self._in_title = True
+        elif tag == "svg":
+            self._in_svg = True
         elif tag == "script":
             self.scripts += 1
-        elif tag == "tbody":
+        elif tag == "table":
+            self._in_board = "board" in (attrs.get("class") or "").split()
+        elif tag == "tbody" and self._in_board:
             self._in_body = True
         elif tag == "tr" and self._in_body:
             self.rows.append([])
         elif tag == "td" and self._in_body:
             self._in_cell, self._cell = True, []
-        elif tag == "th":
+        elif tag == "th" and self._in_board and attrs.get("data-key"):
             self.headers.append(attrs.get("data-key"))
         elif tag == "a":
             self.links.append(attrs.get("href"))
@@ -56,8 +61,12 @@ class _Page(html.parser.HTMLParser):
     def handle_endtag(self, tag):
         if tag == "title":
             self._in_title = False
+        elif tag == "svg":
+            self._in_svg = False
         elif tag == "tbody":
             self._in_body = False
+        elif tag == "table":
+            self._in_board = False
         elif tag == "td" and self._in_cell:
             self.rows[-1].append("".join(self._cell))
             self._in_cell = False
@@ -106,8 +115,32 @@ def test_page_is_self_contained_and_escaped(entries, tmp_path):
     for name in (EVIL_SCRIPT, EVIL_TITLE, EVIL_IMG):
         assert name not in page and html.escape(name, quote=True) in page
     assert not re.search(r"href=\"\s*javascript:", page, re.I)
-    assert all(link.startswith("./") and ":" not in link for link in parsed.links)
+    files = [link for link in parsed.links if not link.startswith("#")]
+    assert files and all(link.startswith("./") and ":" not in link for link in files)
+    # Every in-page link (entry names, close links) leads to an element of the page.
+    ids = set(re.findall(r' id="([^"]+)"', page))
+    anchors = [link[1:] for link in parsed.links if link.startswith("#")]
+    assert len(anchors) >= 3 * len(results) and set(anchors) <= ids
     assert "\x1b" not in page and "\n\n# Heading" not in page
+
+
+def test_bidirectional_controls_are_neutralised(entries):
+    """U+200E, U+200F, U+061C, the embeddings/overrides and the isolates never reach the page or the markdown."""
+    from spirograph.harness.escape import BIDI_CONTROLS
+    from spirograph.harness.leaderboard import render_markdown
+
+    assert {"\u200e", "\u200f", "\u061c", "\u202a", "\u202e", "\u2066", "\u2069"} <= set(BIDI_CONTROLS)
+    data = copy.deepcopy(entries[0][1].to_dict())
+    text = "gpj." + "".join(BIDI_CONTROLS) + "exe"
+    data["name"] = "bidi " + text
+    data["disclosures"]["training"] = text
+    data["command"] = "spirograph score " + text
+    hostile = ScoreResult(data, validate=False)  # the validator refuses such a name; a renderer must still be safe
+    page = render_html([hostile, entries[0][0]], figure=False)
+    table = render_markdown([hostile, entries[0][0]])
+    for char in BIDI_CONTROLS:
+        assert char not in page and char not in table
+    assert "bidi gpj." in page and "bidi gpj." in table
 
 
 def test_sources_must_match_results(entries, tmp_path):
@@ -118,7 +151,8 @@ def test_sources_must_match_results(entries, tmp_path):
 
 def test_command_writes_the_page_and_refuses_its_inputs(capsys, tmp_path):
     source = tmp_path / "in.json"
-    shutil.copy(shipped_entries()[0], source)
+    data = json.loads(shipped_entries()[0].read_text())
+    source.write_text(json.dumps({**data, "name": "mine"}))
     board = tmp_path / "board.html"
     assert main(["leaderboard", str(source), "--references", "--html", str(board), "--out", str(tmp_path / "b.md")]) == 0
     parsed = parse(board.read_text(encoding="utf-8"))
@@ -189,3 +223,55 @@ def test_page_in_headless_chromium(entries, chromium, tmp_path):
     shot = tmp_path / "board.png"
     _browse(chromium, tmp_path / "profile", url, f"--screenshot={shot}", "--window-size=1500,1400")
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+# -- layout and the entry detail view, measured in the browser (WebDriver) ---------------------------
+from webdriver import Browser, chromedriver  # noqa: E402
+
+LONG_NAME = "InvCLR penalty_target=standardized λ=1e-6 seed 2 (ResNet-18, 50 epochs, LARS)"
+
+
+@pytest.fixture(scope="module")
+def driver() -> str:
+    found = chromedriver()
+    if found is None:
+        pytest.skip("no chromedriver on this machine (.ci/run installs Debian's chromium-driver package where apt is usable)")
+    return found
+
+
+@pytest.mark.parametrize("width", [1280, 1920])
+def test_every_column_fits_and_entries_open_in_the_browser(entries, chromium, driver, tmp_path, width):
+    results, paths = entries
+    long = copy.deepcopy(results[2].to_dict())
+    long["name"] = LONG_NAME
+    results, paths = [*results, ScoreResult(long)], [*paths, paths[2]]
+    board = write_html(results, tmp_path / "board.html", sources=paths)
+    with Browser(driver, chromium, tmp_path / "profile") as browser:
+        browser.open(board.resolve().as_uri(), width, 900)
+        assert browser.run("return document.documentElement.clientWidth;") == width
+        # Every header cell (and the caption) lies inside the viewport; nothing scrolls sideways.
+        boxes = browser.run("""return Array.from(document.querySelectorAll('table.board th, table.board caption')).map(
+            function (e) { var r = e.getBoundingClientRect(); return [e.getAttribute('data-key') || e.tagName, r.left, r.right]; });""")
+        assert len(boxes) == len(COLUMNS) + 1
+        outside = [(key, left, right) for key, left, right in boxes if left < 0 or right > width]
+        assert outside == []
+        assert browser.run("return Array.from(document.querySelectorAll('div.scroll')).map(d => d.scrollWidth - d.clientWidth);") == [0]
+        assert browser.run("return document.documentElement.scrollWidth;") <= width
+        # A click on the third entry's name opens its details on the same page.
+        third = browser.run("return document.querySelector('table.board tbody tr:nth-child(3) td.entry').textContent;")
+        assert browser.run("return document.querySelector('section.detail:target');") is None
+        browser.click("table.board tbody tr:nth-child(3) td.entry a")
+        shown = browser.run("""var d = document.querySelector('section.detail:target'); var r = d.getBoundingClientRect();
+            return {title: d.querySelector('h3').textContent, display: getComputedStyle(d).display, left: r.left, right: r.right,
+                    top: r.top, text: d.textContent, charts: d.querySelectorAll('svg.chart').length,
+                    tasks: Array.from(d.querySelectorAll('section.task h4')).map(h => h.textContent)};""")
+        assert shown["title"] == third and shown["display"] == "block"
+        assert 0 <= shown["left"] < shown["right"] <= width and 0 <= shown["top"] < 900
+        assert shown["tasks"] == [t.replace("_", " ") for t in results[0].to_dict()["metrics"]]
+        for text in ("per factor", "disclosures", "uses_nuisance_labels", "command", "spirograph score --reference", "95% interval"):
+            assert text in shown["text"]
+        assert shown["charts"] >= 7  # feature averaging (MSE, R²), four shift curves, label efficiency
+        # Escape closes it; nothing was fetched over the network at any point.
+        browser.key("\ue00c")
+        assert browser.run("return document.querySelector('section.detail:target');") is None
+        assert browser.run("return performance.getEntriesByType('resource').map(e => e.name);") == []

@@ -6,6 +6,7 @@ import copy
 import json
 
 import pytest
+from harness_helpers import set_mean_r2
 
 from spirograph.harness import ScoreResult
 from spirograph.harness.leaderboard import load_results, rank, render_markdown, shipped_entries
@@ -44,7 +45,7 @@ def test_shipped_ranking(shipped):
 def _variant(result: ScoreResult, name: str, r2: float, ci: list[float], suite: str | None = None) -> ScoreResult:
     data = copy.deepcopy(result.to_dict())
     data["name"] = name
-    data["metrics"]["linear"]["mean_r2"] = {"value": r2, "ci": ci}
+    set_mean_r2(data, r2, ci)
     if suite:
         data["suite"]["name"] = suite
     return ScoreResult(data)
@@ -63,7 +64,7 @@ def test_overlapping_intervals_are_marked(shipped):
     table = render_markdown(entries)
     assert "| 2 (≈ 1) | b |" in table
     assert "not distinguishable" in table
-    assert "## Suite other (version 2)" in table and "| 1 | d |" in table
+    assert "## Custom suite other (version 2)" in table and "| 1 | d |" in table  # not registered: shown apart
 
 
 def test_plot(shipped, tmp_path):
@@ -145,6 +146,7 @@ def test_new_metrics_skipped_tasks_and_caption(shipped):
         metrics__invariance__whitened_conditional_variance={"value": 0.125, "ci": [0.1, 0.15]},
         metrics__worst_case={"mean_mse": {"value": 0.5, "ci": [0.4, 0.6]}},
         metrics__sensitivity={"skipped": "the encoder is not differentiable (returned features without a graph)"},
+        suite__name="custom",  # a quick block with other sizes is no longer quick: a custom suite
         suite__n_invariance_test=500,
         suite__n_worst_case=200,
     )
@@ -181,14 +183,15 @@ def test_markdown_escapes_names_and_disclosures(shipped, text):
     for cell in (evil[1], evil[-2], evil[-1]):
         assert "\n" not in cell and "\x1b" not in cell and "\u202e" not in cell
         assert not re.search(r"(?<!\\)[|<>\[\]`*_~#!]", cell)
-    assert [line for line in table.splitlines() if line.startswith("#")] == ["# Spirograph leaderboard", "## Suite quick (version 2)"]
+    assert [line for line in table.splitlines() if line.startswith("#")] == ["# Spirograph leaderboard",
+                                                                             "## Suite quick (version 2) · generator spirograph (version 1)"]
     assert not re.search(r"(?<!\\)<", table) and "javascript:" not in table and "www.example" not in table
 
 
 def test_markdown_escapes_suite_names(shipped):
     entry = _with(shipped[0], suite__name="q\n# H <b>x</b>")
     table = render_markdown([entry])
-    assert "## Suite q \\# H \\<b\\>x\\</b\\> (version 2)" in table
+    assert "## Custom suite q \\# H \\<b\\>x\\</b\\> (version 2) · generator spirograph (version 1)" in table
 
 
 # -- the figure ---------------------------------------------------------------------------------
@@ -223,7 +226,7 @@ def test_figure_colours_are_per_entry_and_stable(shipped):
 def test_figure_caption_names_suite_items_and_markers(shipped):
     figure = leaderboard_figure(shipped)
     caption = figure.subfigs[0]._suptitle.get_text().replace("\n", " ")
-    assert caption.startswith("Suite quick (version 2).")
+    assert caption.startswith("Suite quick (version 2) · generator spirograph (version 1).")
     assert "shaded bands: 95% bootstrap intervals" in caption
     assert "5,000 / 2,000 contents" in caption and "its M = 1 point is the diamond" in caption
     assert "hollow circles: at most as many labels as features" in caption and "R² falling with more labels: pixels" in caption
@@ -239,4 +242,5 @@ def test_figure_caption_names_suite_items_and_markers(shipped):
 def test_figure_one_block_per_suite(shipped):
     other = ScoreResult({**shipped[0].to_dict(), "suite": {**shipped[0].to_dict()["suite"], "name": "other"}})
     figure = leaderboard_figure([*shipped, other])
-    assert [sub._suptitle.get_text().split(".")[0] for sub in figure.subfigs] == ["Suite other (version 2)", "Suite quick (version 2)"]
+    # Registered suites first, then custom ones (a suite not registered is shown apart).
+    assert [sub._suptitle.get_text().split(" · ")[0] for sub in figure.subfigs] == ["Suite quick (version 2)", "Custom suite other (version 2)"]
