@@ -26,6 +26,10 @@ families ``{curve, summary}``          (MSE − MSE₀)/MSE₀; its level-0 poin
 ``ratio_to_average`` beside            their ratio
 ``normalized_mse``,
 ``average_normalized_mse``
+``area`` beside                        the trapezoid area under the curve of ``normalized_mse``
+``average_normalized_mse`` and a       over ε, from (0, ``average_normalized_mse``) to the largest
+``curve`` of ``{epsilon,               ε, divided by the largest ε (the curve's mean height)
+normalized_mse}``
 =====================================  ==========================================================
 
 Only point values are recomputed: an interval comes from a bootstrap that a reader cannot repeat
@@ -163,6 +167,22 @@ def _ratio(p: _Problems, where: str, node: dict) -> None:
               "normalized_mse / average_normalized_mse")
 
 
+def _area(p: _Problems, where: str, node: dict) -> None:
+    curve = node.get("curve")
+    start = _value(node.get("average_normalized_mse"))
+    if start is None or not isinstance(curve, list) or not curve:
+        return
+    if not all(isinstance(q, dict) and _finite(q.get("epsilon")) and _is_metric(q.get("normalized_mse")) for q in curve):
+        return
+    xs = [0.0] + [float(q["epsilon"]) for q in curve]
+    ys = [start] + [float(q["normalized_mse"]["value"]) for q in curve]
+    if xs[-1] <= 0 or any(b <= a for a, b in zip(xs, xs[1:])):
+        return
+    parts = [(b - a) * (u + v) / 2 / xs[-1] for a, b, u, v in zip(xs, xs[1:], ys, ys[1:])]
+    p.compare(f"{where}.area", _value(node.get("area")), math.fsum(parts), ys,
+              "the trapezoid area under normalized_mse over ε from 0, over the largest ε")
+
+
 def derived_figure_problems(metrics: Any, content: Sequence[str] = (), nuisance: Sequence[str] = ()) -> list[str]:
     """Every derived figure of a result's ``metrics`` that disagrees with what it is derived from.
 
@@ -189,6 +209,8 @@ def derived_figure_problems(metrics: Any, content: Sequence[str] = (), nuisance:
             _averaging(p, where, node)
         if "ratio_to_average" in node:
             _ratio(p, where, node)
+        if "area" in node:
+            _area(p, where, node)
     return p.items
 
 

@@ -41,11 +41,12 @@ _STYLE = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.5em auto; max-width: 1880px; padding: 0 1.2em; color: #1d1d1f; }
 h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2em; } h3 { font-size: 1.1em; }
 div.scroll { overflow-x: auto; }
-table.board { border-collapse: collapse; margin: 0.5em 0; width: 100%; }
+table.board { border-collapse: collapse; margin: 0.5em 0; }
 table.board caption { caption-side: top; text-align: left; padding: 0.3em 0 0.5em; color: #444; }
 table.board th, table.board td { border-bottom: 1px solid #ddd; padding: 0.3em 0.4em; vertical-align: top; }
 table.board th { background: #f3f3f5; text-align: left; font-size: 0.88em; line-height: 1.25; }
-table.board th button { font: inherit; font-weight: 600; background: none; border: 0; padding: 0; cursor: pointer; text-align: left; color: inherit; }
+table.board th[data-type="number"] { text-align: right; }
+table.board th button { font: inherit; font-weight: 600; background: none; border: 0; padding: 0; cursor: pointer; text-align: inherit; color: inherit; }
 table.board th[aria-sort="ascending"] button::after { content: " \\25B2"; }
 table.board th[aria-sort="descending"] button::after { content: " \\25BC"; }
 table.board td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }

@@ -83,3 +83,13 @@ def test_the_tampered_copy_is_not_ranked(pixels, tmp_path, capsys):
     assert main(["leaderboard", str(path), "--references"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(path) in err and "the mean of its per-factor values" in err
+
+
+def test_the_area_under_the_worst_case_curve_is_recomputed():
+    curve = [{"epsilon": e, "normalized_mse": _metric(v)} for e, v in ((0.1, 0.3), (0.2, 0.5), (0.4, 0.9))]
+    area = (0.1 * (0.1 + 0.3) / 2 + 0.1 * (0.3 + 0.5) / 2 + 0.2 * (0.5 + 0.9) / 2) / 0.4
+    node = {"worst_case": {"area": _metric(area), "average_normalized_mse": _metric(0.1), "curve": curve}}
+    assert derived_figure_problems(node) == []
+    node["worst_case"]["area"] = _metric(0.9)
+    (problem,) = derived_figure_problems(node)
+    assert problem.startswith(f"result.metrics.worst_case.area: expected {area:.6g} (the trapezoid area")

@@ -244,3 +244,17 @@ def test_figure_one_block_per_suite(shipped):
     figure = leaderboard_figure([*shipped, other])
     # Registered suites first, then custom ones (a suite not registered is shown apart).
     assert [sub._suptitle.get_text().split(" · ")[0] for sub in figure.subfigs] == ["Suite quick (version 2)", "Custom suite other (version 2)"]
+
+
+def test_nothing_is_ranked_or_shown_in_a_column_from_diagnostics(shipped):
+    """A task's ``diagnostics`` are for reading only: with every figure moved there, no column has a value."""
+    from spirograph.harness.leaderboard import MISSING, ranked_rows
+
+    data = copy.deepcopy(next(r for r in shipped if r.name == "pixels").to_dict())
+    data["metrics"] = {task: {"diagnostics": node} for task, node in data["metrics"].items()}
+    entry = ScoreResult(data, validate=False)
+    (row,) = ranked_rows([entry])
+    assert row.rank is None and row.tie is None
+    suite = data["suite"]
+    metric_columns = [c for c in COLUMNS if c.key not in ("rank", "entry", "dim", "parameters", "nuisance_labels", "test_passes")]
+    assert [c.cell(row, suite).text for c in metric_columns] == [MISSING] * len(metric_columns)
