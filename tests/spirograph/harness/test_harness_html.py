@@ -275,3 +275,19 @@ def test_every_column_fits_and_entries_open_in_the_browser(entries, chromium, dr
         browser.key("\ue00c")
         assert browser.run("return document.querySelector('section.detail:target');") is None
         assert browser.run("return performance.getEntriesByType('resource').map(e => e.name);") == []
+
+
+def test_the_detail_view_shows_whatever_a_result_holds(entries):
+    """New figures appear without code changes: a worst-case curve, a task's diagnostics, a task never heard of."""
+    data = copy.deepcopy(entries[0][1].to_dict())
+    data["metrics"]["worst_case"] = {
+        "area": {"value": 0.5, "ci": [0.4, 0.6]},
+        "curve": [{"epsilon": e, "normalized_mse": {"value": 0.3 + e, "ci": [0.2 + e, 0.4 + e]}} for e in (0.05, 0.1, 0.2)],
+        "diagnostics": {"raw_area": {"value": 7.0, "ci": [6.0, 8.0]}},
+    }
+    data["metrics"]["future_task"] = {"score": {"value": -0.25, "ci": [-0.5, 0.0]}, "note": "<b>x</b>"}
+    page = render_html([ScoreResult(data, validate=False)], figure=False)
+    detail = page[page.index('<section class="detail"'):]
+    assert "<title>worst_case.curve: normalized_mse against epsilon</title>" in detail
+    assert '<div class="diagnostics"><p class="part">diagnostics' in detail and "never ranked" in detail and "raw area" in detail
+    assert "<h4>future task</h4>" in detail and "\u22120.25" in detail and "&lt;b&gt;x&lt;/b&gt;" in detail
