@@ -73,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--method", required=True, help="training method: " + ", ".join(available_methods()))
     parser.add_argument("--preset", default="paper", help="settings preset: " + ", ".join(presets_mod.available_presets()))
-    parser.add_argument("--out", required=True, type=Path, help="run directory (config, checkpoint, metrics, result)")
+    parser.add_argument("--out", required=True, type=Path, help="run directory: config.json, metrics.jsonl, curves.png, checkpoint.pt, encoder.pt, "
+                        "result.json, and method_report.json for methods that evaluate themselves (clever, clever-nuisance)")
     parser.add_argument("--seed", type=int, default=0, help="seed of initialisation, batch order and nuisance draws")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a training or method setting, e.g. --set lam=0.02 --set batch_size=256")
