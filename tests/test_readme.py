@@ -25,8 +25,8 @@ def small_quick_suite():
     quick = get_suite("quick")
     sizes = dict(n_train=200, n_test=100, n_averaging_train=60, n_averaging_test=40, n_robustness_train=60,
                  n_robustness_test=40, n_invariance_test=20, n_sensitivity=10, n_worst_case=10, bootstrap_resamples=100,
-                 averaging_draws=(1, 10), label_fractions=(0.1, 1.0), knn_neighbours=(1, 3), worst_case_restarts=1,
-                 worst_case_steps=1)
+                 averaging_draws=(1, 10), label_fractions=(0.1, 1.0), knn_neighbours=(1, 3), worst_case_draws=2, worst_case_restarts=1,
+                 worst_case_steps=2, worst_case_step_size=1.0)
     known = {f.name for f in dataclasses.fields(quick)}
     register_suite(dataclasses.replace(quick, **{k: v for k, v in sizes.items() if k in known}), overwrite=True)
     yield

@@ -8,29 +8,127 @@ a user cares about, so each is tested against the changes that must not move it:
 ==========================================  =========================================================
 statistic                                   unchanged by
 ==========================================  =========================================================
-``relative_conditional_variance``            h → a·h + c (any scalar a ≠ 0, any constant vector c)
-``whitened_conditional_variance``            h → A·h + c for invertible diagonal A and permutations;
-                                             for a general invertible A only the shrinkage moves it
-``probe_nuisance_share``                     h → a·h + c (the probe is refitted)
-``normalized_conditional_variance``          h → a·h only; an offset c shrinks it (it is gameable)
-``paper_trace_proxy``                        h → a·h only (the paper's estimator; see below)
+``whitened_conditional_variance`` (γ = 0)   h → A·h + c for every invertible A (headline)
+``probe_nuisance_share`` (whitened probe)    h → A·h + c for every invertible A (headline)
+``relative_conditional_variance``            h → a·h + c (scalar a ≠ 0) and rotations only (diagnostic)
+whitened, shrunk by γ > 0                    h → A·h + c for diagonal A and permutations (diagnostic)
+``normalized_conditional_variance``          h → a·h only; an offset c shrinks it (gameable; diagnostic)
+``paper_trace_proxy``                        h → a·h only (the paper's estimator, diagnostic; see below)
 ==========================================  =========================================================
 
-Intervals come from the suite's item bootstrap (``metrics.Bootstrap``); the whitening of
-``whitened_conditional_variance`` is held at its full-sample estimate within the resamples.
+"Every invertible A" is what a linear probe or a linear projection head cannot see. It holds
+exactly for the statistic of the whitened directions it keeps: ``whitening`` drops the directions
+whose variance is below ``RANK_TOLERANCE`` of the largest (standardised units), the exact
+degeneracies of dead units and linearly dependent features, so the estimate stays well
+conditioned. A map A that pushes a kept direction below that cut (condition number of the
+standardised covariance times cond(A)² beyond 1/``RANK_TOLERANCE``: 10¹³ for float64 features,
+10⁹ for float32) changes the kept set.
+
+Intervals come from the suite's item bootstrap (``metrics.Bootstrap``); the whitening is held at
+its full-sample estimate within the resamples.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 import torch
 
 from .metrics import Bootstrap, Metric, item_mean, metric
+from .probes import LinearProbe
 
 PAPER_PROXY_DRAWS = 10
 """Images per "variance" in the paper's conditional-variance script (PROTOCOL.md §5)."""
+
+RANK_TOLERANCE: dict[str, float] = {"float64": 1e-13, "float32": 1e-9, "other": 1e-5}
+"""Whitened directions with a variance below this fraction of the largest (in standardised units,
+i.e. eigenvalues of the correlation matrix) are dropped, by the dtype the encoder returned: exact
+degeneracies (dead units, linearly dependent features) land at the dtype's rounding level (about
+10⁻¹⁶ in float64, 10⁻¹² in float32), orders of magnitude below; real directions of a feature set
+whose standardised covariance has a condition number up to 10¹³ (float64) or 10⁹ (float32) stay."""
+
+
+def rank_tolerance(dtype: torch.dtype) -> float:
+    """``RANK_TOLERANCE`` for features of ``dtype``."""
+    return RANK_TOLERANCE.get(str(dtype).removeprefix("torch."), RANK_TOLERANCE["other"])
+
+
+@dataclass(frozen=True)
+class Whitening:
+    """An affine map z = (h − mean) @ matrix whose output has identity covariance on the data it was fitted on.
+
+    Attributes:
+        mean: (D,) float64.
+        matrix: (D, r) float64; rows of constant dimensions are zero.
+        rank: r, the number of kept directions (0 for constant features).
+    """
+
+    mean: torch.Tensor
+    matrix: torch.Tensor
+    rank: int
+
+    def apply(self, features: torch.Tensor) -> torch.Tensor:
+        """(..., D) features to (..., r) whitened float64 coordinates."""
+        return (features.double() - self.mean) @ self.matrix
+
+
+def whitening(features: torch.Tensor, shrinkage: float = 0.0) -> Whitening:
+    """The whitening of (N, D) features by their covariance Σ, or by Σ_s = (1 − γ)·Σ + γ·diag(Σ) for γ = ``shrinkage``.
+
+    Computed on standardised features (constant dimensions dropped, "constant" relative to the
+    dimension's own magnitude so that the choice does not depend on its unit), keeping the
+    eigen-directions of the (shrunk) correlation matrix above ``rank_tolerance(features.dtype)``
+    of the largest.
+    With γ = 0, whitenings of h and of A·h + c (A invertible) differ by an orthogonal map of the
+    whitened coordinates, so every statistic of their norms is unchanged.
+    """
+    tolerance = rank_tolerance(features.dtype)
+    flat = features.double()
+    mean = flat.mean(dim=0)
+    centred = flat - mean
+    variance = centred.pow(2).mean(dim=0)
+    live = variance > 1e-24 * flat.pow(2).mean(dim=0)
+    dim = flat.shape[1]
+    if not bool(live.any()):
+        return Whitening(mean, torch.zeros(dim, 0, dtype=torch.float64), 0)
+    std = variance[live].sqrt()
+    standard = centred[:, live] / std
+    n = flat.shape[0]
+    if shrinkage or n >= standard.shape[1]:
+        correlation = standard.T @ standard / n
+        if shrinkage:
+            correlation = (1.0 - shrinkage) * correlation
+            correlation.diagonal().add_(shrinkage)
+        eigenvalues, eigenvectors = torch.linalg.eigh(correlation)
+        keep = eigenvalues > tolerance * eigenvalues.max()
+        eigenvalues, eigenvectors = eigenvalues[keep], eigenvectors[:, keep]
+    else:
+        # Fewer vectors than dimensions: the same nonzero eigenpairs from the (n, n) Gram matrix.
+        eigenvalues, left = torch.linalg.eigh(standard @ standard.T / n)
+        keep = eigenvalues > tolerance * eigenvalues.max()
+        eigenvalues = eigenvalues[keep]
+        eigenvectors = standard.T @ left[:, keep] / (n * eigenvalues).sqrt()
+    matrix = torch.zeros(dim, eigenvalues.shape[0], dtype=torch.float64)
+    matrix[live] = eigenvectors / eigenvalues.sqrt() / std[:, None]
+    return Whitening(mean, matrix, int(eigenvalues.shape[0]))
+
+
+def fit_whitened_probe(features: torch.Tensor, targets: torch.Tensor) -> LinearProbe:
+    """Least squares (no penalty) of (n, k) targets on the whitened (n, D) features, as a ``LinearProbe`` on h.
+
+    Its predictions are unchanged by any invertible affine map of the features (within the rank
+    cut of ``whitening``), unlike a ridge probe, whose penalty depends on the features' units.
+    """
+    white = whitening(features)
+    z = white.apply(features)
+    y = targets.double()
+    y_mean = y.mean(dim=0)
+    # Whitened coordinates are orthonormal on the fitting data: least squares is a projection.
+    coefficients = z.T @ (y - y_mean) / z.shape[0]  # (r, k)
+    weight = white.matrix @ coefficients
+    return LinearProbe(weight, y_mean - white.mean @ weight)
 
 
 def _centred(draws: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -69,45 +167,31 @@ def relative_conditional_variance(draws: torch.Tensor, boot: Bootstrap) -> Metri
     return metric(value[0], *ci[0])
 
 
-def whitened_conditional_variance(draws: torch.Tensor, boot: Bootstrap, shrinkage: float) -> tuple[Metric, int]:
+def whitened_conditional_variance(draws: torch.Tensor, boot: Bootstrap, shrinkage: float = 0.0) -> tuple[Metric, int]:
     """tr(Σ_s⁺ Σ_cond) / rank: the nuisance share of the variance in every whitened direction.
 
     Σ_cond is the within-item covariance (pooled over items, unbiased per item), Σ_total the
-    covariance of all n·M vectors, and Σ_s = (1 − γ)·Σ_total + γ·diag(Σ_total) with γ =
-    ``shrinkage``: shrinking towards the diagonal keeps rank-deficient and noisy directions from
-    dominating, and commutes with per-dimension rescaling and permutation. Constant dimensions are
-    dropped; the rank is the number of eigenvalues of the shrunk correlation matrix above 1e-10 of
-    the largest. This is the fraction of variance that is nuisance along the directions a linear
-    probe can exploit, each counted once.
+    covariance of all n·M vectors. With γ = ``shrinkage`` = 0 (the headline) Σ_s = Σ_total, whitened
+    with the rank cut of ``whitening``: the mean over the kept directions of the share of their
+    variance that re-drawing the nuisance moves, unchanged by every invertible affine map of h.
+    With γ > 0, Σ_s = (1 − γ)·Σ_total + γ·diag(Σ_total) (the 0.2 release's default, a diagnostic):
+    shrinkage towards the diagonal is not invariant to rotations and makes the number track
+    feature correlation as much as nuisance.
 
     Args:
         draws: (n, M, D) features, M >= 2.
-        shrinkage: γ in [0, 1].
+        shrinkage: γ in [0, 1).
 
     Returns:
         ``(metric, rank)``.
     """
     n, m, _ = draws.shape
-    within, pooled = _centred(draws)
-    flat = pooled.reshape(n * m, -1)
-    variance = flat.pow(2).mean(dim=0)
-    # Constant dimensions carry neither variance nor nuisance; "constant" relative to the
-    # dimension's own magnitude, so that the choice does not depend on its unit.
-    live = variance > 1e-24 * draws.double().pow(2).mean(dim=(0, 1))
-    if not bool(live.any()):
+    within, _ = _centred(draws)
+    white = whitening(draws.reshape(n * m, -1), shrinkage)
+    if white.rank == 0:
         return metric(0.0, 0.0, 0.0), 0
-    std = variance[live].sqrt()
-    # Σ_s = D^½ ((1 − γ)·R + γ·I) D^½ with R the correlation matrix: the same shrinkage, computed on
-    # standardised features so that per-dimension units cannot reach the eigenvalue threshold.
-    correlation = (flat[:, live] / std).T @ (flat[:, live] / std) / (n * m)
-    shrunk = (1.0 - shrinkage) * correlation
-    shrunk.diagonal().add_(shrinkage)
-    eigenvalues, eigenvectors = torch.linalg.eigh(shrunk)
-    keep = eigenvalues > 1e-10 * eigenvalues.max()
-    rank = int(keep.sum())
-    whitening = eigenvectors[:, keep] / eigenvalues[keep].sqrt()  # (live D, r)
-    per_item = ((within[..., live] / std) @ whitening).pow(2).sum(dim=(1, 2)) / ((m - 1) * rank)  # (n,)
-    return item_mean(per_item, boot), rank
+    per_item = (within @ white.matrix).pow(2).sum(dim=(1, 2)) / ((m - 1) * white.rank)  # (n,)
+    return item_mean(per_item, boot), white.rank
 
 
 def normalized_conditional_variance(draws: torch.Tensor, boot: Bootstrap) -> Metric:
@@ -189,6 +273,11 @@ def _unit(draws: torch.Tensor) -> torch.Tensor:
 
 __all__ = [
     "PAPER_PROXY_DRAWS",
+    "RANK_TOLERANCE",
+    "rank_tolerance",
+    "Whitening",
+    "fit_whitened_probe",
+    "whitening",
     "normalized_conditional_variance",
     "paper_trace_proxy",
     "probe_nuisance_share",

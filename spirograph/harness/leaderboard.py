@@ -128,6 +128,17 @@ def metric_cell(result: ScoreResult, path: str, kind: str = "mse", with_ci: bool
     return Cell(f"{text} {interval}", value, compact=text, detail=interval)
 
 
+HEADLINE_SCHEMA = 3
+"""The result schema from which the invariance, sensitivity and worst-case columns hold their current
+definitions; an older result's numbers of the same name measured something else and show as missing."""
+
+
+def _headline_cell(result: ScoreResult, path: str) -> Cell:
+    if result.to_dict()["schema_version"] < HEADLINE_SCHEMA:
+        return Cell(MISSING, None)
+    return metric_cell(result, path)
+
+
 def _disclosure(result: ScoreResult, key: str) -> Cell:
     value = result.to_dict()["disclosures"].get(key)
     if value is None:
@@ -231,16 +242,16 @@ COLUMNS: tuple[Column, ...] = (
            short=lambda s: f"MSE M={largest_m(s)}"),
     Column("robustness", lambda s: "robustness", lambda row, s: metric_cell(row.result, "robustness.summary"), items=_items_robustness,
            short=lambda s: "shift"),
-    Column("relative_cv", lambda s: "relative cond. variance",
-           lambda row, s: metric_cell(row.result, "invariance.relative_conditional_variance"), items=_items_of("n_invariance_test"),
-           short=lambda s: "rel. CV"),
     Column("whitened_cv", lambda s: "whitened cond. variance",
-           lambda row, s: metric_cell(row.result, "invariance.whitened_conditional_variance"), items=_items_of("n_invariance_test"),
+           lambda row, s: _headline_cell(row.result, "invariance.whitened_conditional_variance"), items=_items_of("n_invariance_test"),
            short=lambda s: "whit. CV"),
+    Column("probe_share", lambda s: "probe nuisance share",
+           lambda row, s: _headline_cell(row.result, "invariance.probe_nuisance_share.mean"), items=_items_of("n_invariance_test"),
+           short=lambda s: "probe share"),
     Column("sensitivity", lambda s: "sensitivity nuisance/content",
-           lambda row, s: metric_cell(row.result, "sensitivity.nuisance_to_content"), items=_items_of("n_sensitivity"),
+           lambda row, s: _headline_cell(row.result, "sensitivity.nuisance_to_content"), items=_items_of("n_sensitivity"),
            short=lambda s: "sens."),
-    Column("worst_case", lambda s: "worst-case MSE", lambda row, s: metric_cell(row.result, "worst_case.mean_mse"),
+    Column("worst_case", lambda s: "worst-case area", lambda row, s: _headline_cell(row.result, "worst_case.area"),
            items=_items_of("n_worst_case"), short=lambda s: "worst"),
     Column("dim", lambda s: "D", lambda row, s: Cell(_count(row.result.to_dict()["encoder"]["feature_dim"]), row.result.to_dict()["encoder"]["feature_dim"])),
     Column("parameters", lambda s: "parameters", lambda row, s: _parameters(row.result), short=lambda s: "params"),
@@ -257,15 +268,20 @@ DEFINITIONS: tuple[tuple[str, str, str], ...] = (
      "units, so dominated by the factors of largest spread)"),
     ("averaged_mse", "mean MSE, M=…", "the same probe fitted and tested on features averaged over M nuisance draws per content (PROTOCOL.md §4)"),
     ("robustness", "robustness", "mean relative increase of the mean MSE over the nuisance shifts of PROTOCOL.md §1 (0 = unaffected)"),
-    ("relative_cv", "relative cond. variance", "`E_x tr Cov[h | x] / tr Cov[h]` on the raw features: the share of feature variance that "
-     "re-drawing the nuisance of a fixed content moves (0 = none, 1 = all); unchanged by `h → a·h + c`"),
-    ("whitened_cv", "whitened cond. variance", "the conditional variance after whitening by the (shrunk) total covariance, per "
-     "direction, averaged over directions: what a linear probe can exploit; unchanged by offsets, per-dimension "
-     "rescalings and permutations of h"),
-    ("sensitivity", "sensitivity nuisance/content", "exact derivatives of h with respect to each factor through renderer and encoder, "
-     "scaled by the factor's prior spread: mean over nuisance factors / mean over content factors (0 = invariant)"),
-    ("worst_case", "worst-case MSE", "content MSE of the frozen content probe under the nuisance in the prior's box that maximises "
-     "its error (projected gradient ascent)"),
+    ("whitened_cv", "whitened cond. variance", "the share of each whitened feature direction's variance that re-drawing the nuisance "
+     "of a fixed content moves, averaged over directions (0 = none, 1 = all), whitening by the total covariance without "
+     "shrinkage: unchanged by every invertible affine map of h (what a linear probe cannot see). The result files also "
+     "hold, under the task's `diagnostics`, numbers never shown or ranked here: the relative conditional variance (moved "
+     "by a per-dimension rescaling), the whitened one shrunk towards the diagonal (moved by a rotation), the normalised "
+     "one and the paper's proxy (moved by an offset); PROTOCOL.md §5"),
+    ("probe_share", "probe nuisance share", "share of the variance of a least-squares content probe's predictions (fitted on the "
+     "whitened features) that comes from re-drawing the nuisance (0 = none); unchanged by every invertible affine map of h"),
+    ("sensitivity", "sensitivity nuisance/content", "exact derivatives of the whitened features with respect to each factor through "
+     "renderer and encoder, times the factor's prior spread: mean over nuisance factors / mean over content factors "
+     "(0 = invariant); unchanged by every invertible affine map of h (the raw-unit ones, moved by a per-dimension "
+     "rescaling, are the task's `diagnostics`)"),
+    ("worst_case", "worst-case area", "mean over neighbourhood sizes ε in [0, 1] of the frozen content probe's error (squared, "
+     "over each target's prior variance) under the worst nuisance within ε × (prior range) of each item's own draw"),
     ("dim", "D", "the number of features the encoder returns"),
     ("parameters", "parameters", "the encoder's parameter count (an `nn.Module`'s parameters; — for other callables)"),
     ("nuisance_labels", "nuisance labels", "disclosed by the entrant: whether training read the nuisance factors; a method that "

@@ -14,13 +14,18 @@ from .._validate import bad_value, unknown_name
 from .consistency import derived_figure_problems
 from .suites import ROBUSTNESS_FAMILIES
 
-SCHEMA_VERSION = 2
-READABLE_SCHEMA_VERSIONS = (1, 2)
+SCHEMA_VERSION = 3
+READABLE_SCHEMA_VERSIONS = (1, 2, 3)
 """Versions that load: 1 (release 0.1; its only invariance number is the gameable normalised one,
 stored as ``conditional_variance``; no sensitivity or worst-case tasks) is read for display only."""
 _V1_INVARIANCE = ("conditional_variance",)
 _V2_INVARIANCE = ("relative_conditional_variance", "whitened_conditional_variance", "normalized_conditional_variance",
                   "paper_trace_proxy")
+_V3_INVARIANCE = ("whitened_conditional_variance",)
+_V3_INVARIANCE_DIAGNOSTICS = ("relative_conditional_variance", "shrunk_whitened_conditional_variance",
+                              "normalized_conditional_variance", "paper_trace_proxy")
+"""Schema 3 keeps the headline metrics (unchanged by every invertible affine map of the features) at the
+top of their task and the others under the task's ``diagnostics``."""
 TASK_NAMES: tuple[str, ...] = (
     "linear", "feature_averaging", "robustness", "invariance", "sensitivity", "worst_case", "label_efficiency", "nonlinear",
 )
@@ -58,9 +63,9 @@ _PROBE_KEYS = {
     "feature_averaging": {"solver", "ridge", "n_train", "n_test"},
     "robustness": {"solver", "ridge", "n_train", "n_test"},
     "invariance": {"solver", "ridge", "items", "draws", "whitening_shrinkage", "whitened_rank", "paper_proxy_draws",
-                   "share_probe", "conditional_variance_items", "conditional_variance_draws"},
-    "sensitivity": {"items", "method", "total_variance_items"},
-    "worst_case": {"items", "restarts", "steps", "step_size", "probe", "objective"},
+                   "share_probe", "conditional_variance_items", "conditional_variance_draws", "rank_tolerance", "shrunk_rank"},
+    "sensitivity": {"items", "method", "total_variance_items", "whitened_rank", "rank_tolerance"},
+    "worst_case": {"items", "restarts", "steps", "step_size", "probe", "objective", "epsilons", "draws", "neighbourhood"},
     "label_efficiency": {"solver", "ridge", "subset"},
     "nonlinear": {"kind", "neighbours", "candidates", "validation_mse", "n_validation"},
 }
@@ -233,7 +238,7 @@ def _check_suite(c: _Checker, suite: Any) -> None:
     from .suites import Suite
 
     where = "result.suite"
-    known = {f.name: None for f in fields(Suite)}
+    known = {f.name: None for f in fields(Suite) if f.name != "result_schema"}
     required = {"name": "nonempty_str", "version": int, "seed": int}
     optional = {**{k: v for k, v in known.items() if k not in required}, "robustness": dict, "paper_ridge": "number", "ridge_grid": "numbers"}
     if not c.keys(where, suite, required, optional):
@@ -246,8 +251,11 @@ def _check_suite(c: _Checker, suite: Any) -> None:
             c.count(here, value, 1, null=True)
         elif key in ("worst_case_restarts", "bootstrap_resamples", "batch_size", "resolution", "n_points"):
             c.count(here, value, 1)
-        elif key == "worst_case_steps":
+        elif key in ("worst_case_steps", "worst_case_draws"):
             c.count(here, value, 0)
+        elif key == "worst_case_epsilons":
+            if not isinstance(value, list) or not value or any(not _finite(v) or not 0 < v <= 1 for v in value):
+                c.fail(here, "a non-empty list of numbers in (0, 1]", value)
         elif key in ("averaging_draws", "knn_neighbours"):
             if not isinstance(value, list) or not value or any(not _is(v, int) or v < 1 for v in value):
                 c.fail(here, "a non-empty list of integers >= 1", value)
@@ -309,7 +317,7 @@ def _check_context(c: _Checker, data: dict, tasks: list[str]) -> None:
         # A skipped task records only its reason, as in its metrics.
         allowed = {"skipped"} if isinstance(settings, dict) and "skipped" in settings else _PROBE_KEYS[task]
         c.keys(f"result.probes.{task}", settings, {}, dict.fromkeys(allowed, "setting"))
-        for key in ("n_train", "n_test", "n_validation", "items", "draws", "restarts", "whitened_rank", "paper_proxy_draws",
+        for key in ("n_train", "n_test", "n_validation", "items", "draws", "restarts", "whitened_rank", "shrunk_rank", "paper_proxy_draws",
                     "total_variance_items", "conditional_variance_items", "conditional_variance_draws", "neighbours"):
             if isinstance(settings, dict) and key in settings:
                 c.count(f"result.probes.{task}.{key}", settings[key], 0)
@@ -348,7 +356,7 @@ def validate_result(data: Any) -> None:
     if version not in READABLE_SCHEMA_VERSIONS:
         raise ResultError(f"result.schema_version: expected one of {list(READABLE_SCHEMA_VERSIONS)} (this package writes "
                           f"{SCHEMA_VERSION}), got {version!r}")
-    task_names = TASK_NAMES if version == 2 else tuple(t for t in TASK_NAMES if t not in ("sensitivity", "worst_case"))
+    task_names = TASK_NAMES if version >= 2 else tuple(t for t in TASK_NAMES if t not in ("sensitivity", "worst_case"))
     c.keys("result", data, _TOP_LEVEL)
     c.raise_if_any()
     tasks = data["tasks"]
@@ -392,14 +400,17 @@ def validate_result(data: Any) -> None:
                     c.metric(f"{where}.robustness.{family}.summary", rob[family]["summary"], _RELATIVE)
     if "invariance" in metrics:
         inv = metrics["invariance"]
-        names = (_V2_INVARIANCE if version == 2 else _V1_INVARIANCE) + ("nuisance_mse", "nuisance_r2", "nuisance_prior_mse")
-        extra = {"probe_nuisance_share": dict} if version == 2 else {}
+        headline = {1: _V1_INVARIANCE, 2: _V2_INVARIANCE}.get(version, _V3_INVARIANCE)
+        names = headline + ("nuisance_mse", "nuisance_r2", "nuisance_prior_mse")
+        extra = {"probe_nuisance_share": dict} if version >= 2 else {}
+        if version >= 3:
+            extra["diagnostics"] = dict
         if c.keys(f"{where}.invariance", inv, {**{n: dict for n in names}, "nuisance_per_factor": dict, **extra}):
             for n in names:
                 c.metric(f"{where}.invariance.{n}", inv[n], _R2 if n == "nuisance_r2" else _NONNEG)
             c.regression(f"{where}.invariance(nuisance)", {"mean_mse": inv["nuisance_mse"], "mean_r2": inv["nuisance_r2"],
                                                          "per_factor": inv["nuisance_per_factor"]}, nuisance)
-            if version == 2 and c.keys(f"{where}.invariance.probe_nuisance_share", inv["probe_nuisance_share"],
+            if version >= 2 and c.keys(f"{where}.invariance.probe_nuisance_share", inv["probe_nuisance_share"],
                                        {"mean": dict, "per_factor": dict}):
                 share = inv["probe_nuisance_share"]
                 c.metric(f"{where}.invariance.probe_nuisance_share.mean", share["mean"], _NONNEG)
@@ -407,22 +418,38 @@ def validate_result(data: Any) -> None:
                     c.fail(f"{where}.invariance.probe_nuisance_share.per_factor", f"one entry per factor {content}", list(share["per_factor"]))
                 for name, entry in share["per_factor"].items():
                     c.metric(f"{where}.invariance.probe_nuisance_share.per_factor.{_key(name)}", entry, _NONNEG)
+            if version >= 3 and c.keys(f"{where}.invariance.diagnostics", inv["diagnostics"],
+                                       {n: dict for n in _V3_INVARIANCE_DIAGNOSTICS}):
+                for n in _V3_INVARIANCE_DIAGNOSTICS:
+                    c.metric(f"{where}.invariance.diagnostics.{n}", inv["diagnostics"][n], _NONNEG)
     if "sensitivity" in metrics and not _skipped(c, f"{where}.sensitivity", metrics["sensitivity"]):
         sens = metrics["sensitivity"]
         factors = (content or []) + (nuisance or [])
         expected_keys = factors + ["nuisance_to_content"]
-        if not isinstance(sens, dict) or list(sens) != expected_keys:
-            c.fail(f"{where}.sensitivity", f"exactly the keys {expected_keys}", list(sens) if isinstance(sens, dict) else sens)
-        else:
-            for key in expected_keys:
-                c.metric(f"{where}.sensitivity.{key}", sens[key], _NONNEG)
+        blocks = [(f"{where}.sensitivity", sens, expected_keys + (["diagnostics"] if version >= 3 else []))]
+        if version >= 3 and isinstance(sens, dict) and "diagnostics" in sens:
+            blocks.append((f"{where}.sensitivity.diagnostics", sens["diagnostics"], expected_keys))
+        for here, block, keys in blocks:
+            if not isinstance(block, dict) or list(block) != keys:
+                c.fail(here, f"exactly the keys {keys}", list(block) if isinstance(block, dict) else block)
+            else:
+                for key in expected_keys:
+                    c.metric(f"{here}.{key}", block[key], _NONNEG)
     if "worst_case" in metrics and not _skipped(c, f"{where}.worst_case", metrics["worst_case"]):
         wc = metrics["worst_case"]
-        scalars = ("average_mse", "normalized_mse", "average_normalized_mse", "ratio_to_average")
-        if c.keys(f"{where}.worst_case", wc, {"mean_mse": dict, "mean_r2": dict, "per_factor": dict, **{n: dict for n in scalars}}):
-            c.regression(f"{where}.worst_case", {k: wc[k] for k in ("mean_mse", "mean_r2", "per_factor")}, content)
-            for n in scalars:
-                c.metric(f"{where}.worst_case.{n}", wc[n], _NONNEG if n == "ratio_to_average" else _MSE)
+        if version >= 3:
+            if c.keys(f"{where}.worst_case", wc, {"area": dict, "average_normalized_mse": dict, "curve": list}):
+                c.metric(f"{where}.worst_case.area", wc["area"], _MSE)
+                c.metric(f"{where}.worst_case.average_normalized_mse", wc["average_normalized_mse"], _MSE)
+                epsilons = c.curve(f"{where}.worst_case.curve", wc["curve"], "epsilon", "number", {"normalized_mse": _MSE, "mean_mse": _MSE})
+                if any(not 0 < e <= 1 for e in epsilons):
+                    c.fail(f"{where}.worst_case.curve", "epsilons in (0, 1]", epsilons)
+        else:
+            scalars = ("average_mse", "normalized_mse", "average_normalized_mse", "ratio_to_average")
+            if c.keys(f"{where}.worst_case", wc, {"mean_mse": dict, "mean_r2": dict, "per_factor": dict, **{n: dict for n in scalars}}):
+                c.regression(f"{where}.worst_case", {k: wc[k] for k in ("mean_mse", "mean_r2", "per_factor")}, content)
+                for n in scalars:
+                    c.metric(f"{where}.worst_case.{n}", wc[n], _NONNEG if n == "ratio_to_average" else _MSE)
     if "label_efficiency" in metrics:
         le = metrics["label_efficiency"]
         if c.keys(f"{where}.label_efficiency", le, {"curve": list}):

@@ -15,6 +15,7 @@ from torch import nn
 from .._validate import bad_value
 from .._version import __version__
 from ..factors import FactorSpace
+from .cost import format_estimate, suite_passes
 from .encoders import CHECK_ITEMS, CHECK_STREAM, FactorEncoder, check_encoder, parameter_count
 from .features import FeatureSource
 from .metrics import Bootstrap
@@ -111,6 +112,18 @@ def check_entry_name(name: Any) -> str:
     return name
 
 
+def _print_estimate(source: FeatureSource, suite: Suite, tasks: tuple[str, ...], name: str) -> None:
+    """Time the first batch of test items (cached: it is not encoded again) and print the suite's expected time."""
+    count = min(suite.batch_size, suite.n_test)
+    tick = time.perf_counter()
+    source.features("test", count)
+    per_image = (time.perf_counter() - tick) / count
+    passes = suite_passes(suite, tasks, len(source.space.content) + len(source.space.nuisance))
+    print(f"score {name}: {suite.name} v{suite.version} will take {format_estimate(passes * per_image)} here "
+          f"({passes:,.0f} image passes at {1 / per_image:,.0f} images/s on the first batch; probes not counted)",
+          file=sys.stderr, flush=True)
+
+
 def _check_disclosures(disclosures: Mapping[str, Any] | None) -> dict[str, Any]:
     if disclosures is None:
         return {}
@@ -134,6 +147,8 @@ def _run(encoder, suite: Suite, device, name, disclosures, chosen, command, prog
     content, nuisance = gen.sample(CHECK_ITEMS, seed=suite.seed, stream=CHECK_STREAM)
     images = None if isinstance(encoder, FactorEncoder) else gen.render(content, nuisance, validate=False)
     feature_dim = check_encoder(encoder, images, content, nuisance)
+    if progress and images is not None:
+        _print_estimate(source, suite, chosen, name)
 
     ctx = Context(source, suite, Bootstrap(suite.bootstrap_resamples, suite.confidence, suite.seed), chosen, solver)
     metrics: dict[str, Any] = {}

@@ -4,10 +4,15 @@ The generator is differentiable in all ten factors, so how much the features mov
 factor is a derivative, not a guess from re-drawn samples: the Lie derivative of Gruver et al.
 (ICLR 2023, "The Lie Derivative for Measuring Learned Equivariance"), exact here (PROTOCOL.md §5):
 
-    S_k = E_x ‖∂h/∂α_k‖ · std_prior(α_k) / sqrt(tr Cov[h])
+    S_k = E_x ‖Wᵀ ∂h/∂α_k‖ · std_prior(α_k) / sqrt(r)
 
-with std_prior the standard deviation of factor k under the training prior and Cov over the test
-items. S_k has no unit and is unchanged by h → a·h + c.
+with std_prior the standard deviation of factor k under the training prior and W the whitening of
+the test items' single-draw features (``invariance.whitening``: r kept directions, each of unit
+variance, so tr Cov[Wᵀh] = r). S_k is the root-mean-square change, per whitened direction and in
+units of that direction's spread, that one prior standard deviation of factor k causes; it has no
+unit and is unchanged by every invertible affine map h → A·h + c (what a linear probe cannot see).
+The same with the raw features, ‖∂h/∂α_k‖ / sqrt(tr Cov[h]), is kept as a diagnostic: it is
+unchanged by h → a·h + c and rotations only, so a per-dimension rescaling moves it.
 
 Jacobian–vector products: one per factor gives the column ∂h/∂α_k of every item exactly, so the
 ten factors cost ten products whatever the feature dimension D. Exact reverse mode would need D
@@ -76,7 +81,8 @@ def jvp_mode(function: Callable, content: torch.Tensor, nuisance: torch.Tensor) 
         return "double-backward"
 
 
-def derivative_norms(function: Callable, content: torch.Tensor, nuisance: torch.Tensor, mode: str = "forward") -> torch.Tensor:
+def derivative_norms(function: Callable, content: torch.Tensor, nuisance: torch.Tensor, mode: str = "forward",
+                     matrix: torch.Tensor | None = None) -> torch.Tensor:
     """Per item and factor, the norm ‖∂h/∂α_k‖ of the feature derivative: float64 (B, n_c + n_n).
 
     Columns follow the content columns, then the nuisance columns. Items are independent (the
@@ -85,6 +91,8 @@ def derivative_norms(function: Callable, content: torch.Tensor, nuisance: torch.
 
     Args:
         mode: one of ``JVP_MODES`` (see ``jvp_mode``); both give the same product.
+        matrix: optional (D, r) map (a whitening); then the result is (B, K, 2): ‖∂h/∂α_k‖ and
+            ‖matrixᵀ ∂h/∂α_k‖ from the same products.
 
     Raises:
         NotDifferentiable: the product cannot be computed.
@@ -94,7 +102,11 @@ def derivative_norms(function: Callable, content: torch.Tensor, nuisance: torch.
     for k in range(n_content + nuisance.shape[1]):
         tangent_c, tangent_n = torch.zeros_like(content), torch.zeros_like(nuisance)
         (tangent_c[:, k] if k < n_content else tangent_n[:, k - n_content]).fill_(1.0)
-        columns.append(_jvp(function, (content, nuisance), (tangent_c, tangent_n), mode).double().flatten(1).norm(dim=1))
+        derivative = _jvp(function, (content, nuisance), (tangent_c, tangent_n), mode).double().flatten(1)
+        if matrix is None:
+            columns.append(derivative.norm(dim=1))
+        else:
+            columns.append(torch.stack([derivative.norm(dim=1), (derivative @ matrix.to(derivative.device)).norm(dim=1)], dim=1))
     return torch.stack(columns, dim=1)
 
 
@@ -115,7 +127,8 @@ def sensitivity_metrics(norms: np.ndarray, prior_std: np.ndarray, total_variance
     Args:
         norms: (n, K) per-item derivative norms ‖∂h/∂α_k‖, content factors first.
         prior_std: (K,) standard deviations of the training prior.
-        total_variance: tr Cov[h] over the test items (held fixed within the resamples).
+        total_variance: tr Cov[h] over the test items (held fixed within the resamples); for
+            whitened derivatives, the number r of whitened directions.
         names: the K factor names; the first ``n_content`` are content.
 
     Returns:

@@ -27,6 +27,9 @@ ROBUSTNESS_FAMILIES: dict[str, dict[str, Any]] = {
 }
 """A view of ``spirograph.shifts.SHIFT_FAMILIES`` (PROTOCOL.md §1), keyed by result key, with the levels scored."""
 
+WORST_CASE_EPSILONS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0)
+"""PROTOCOL.md §5: half-widths of the worst case's nuisance neighbourhoods, as fractions of each factor's prior range."""
+
 DEFAULT_TASK_ITEMS = 500
 """Default number of test contents of the invariance, sensitivity and worst-case tasks."""
 
@@ -44,6 +47,8 @@ SUITE_FIELDS_SINCE: dict[str, int] = {
     "worst_case_steps": 2,
     "worst_case_step_size": 2,
     "whitening_shrinkage": 2,
+    "worst_case_draws": 3,
+    "worst_case_epsilons": 3,
 }
 """The result schema that introduced each setting a suite record holds (absent: schema 1). A
 suite released with an older schema records only the settings that existed then."""
@@ -70,10 +75,15 @@ class Suite:
         n_sensitivity: test contents whose feature derivatives are computed (task ``sensitivity``).
         n_worst_case: test contents searched for their worst nuisance (task ``worst_case``).
             These three default to ``min(500, <the set they are a prefix of>)``.
-        worst_case_restarts: R >= 1 starts per item (the first is the item's own draw).
-        worst_case_steps: S >= 0 projected signed-gradient steps per start.
-        worst_case_step_size: each step as a fraction (0, 1] of a nuisance factor's range.
-        whitening_shrinkage: γ in [0, 1) of ``invariance.whitened_conditional_variance``.
+        worst_case_epsilons: the neighbourhood half-widths ε, increasing in (0, 1], the last 1.
+        worst_case_draws: k >= 0 uniform draws per item and ε.
+        worst_case_restarts: R >= 1 ascents per item and ε, from the best R candidates.
+        worst_case_steps: S >= 0 projected signed-gradient steps per ascent.
+        worst_case_step_size: each step as a fraction (0, 1] of the neighbourhood's half-width
+            ε·range, with S × step size >= 2 (an ascent can cross the neighbourhood). In
+            schema-2 suites: a fraction of the factor's whole range, from R starts (the first the
+            item's own draw) over the whole prior box.
+        whitening_shrinkage: γ in [0, 1) of the diagnostic shrunk whitened conditional variance.
         validation_fraction: share of the probe-training items held out to choose the tuned
             ridge weight and the kNN neighbour count (the probes are then refitted on all).
         averaging_draws: the M values of the feature-averaging curve.
@@ -100,9 +110,11 @@ class Suite:
     n_invariance_test: int | None = None
     n_sensitivity: int | None = None
     n_worst_case: int | None = None
-    worst_case_restarts: int = 3
-    worst_case_steps: int = 10
-    worst_case_step_size: float = 0.05
+    worst_case_epsilons: tuple[float, ...] = WORST_CASE_EPSILONS
+    worst_case_draws: int = 16
+    worst_case_restarts: int = 2
+    worst_case_steps: int = 8
+    worst_case_step_size: float = 0.25
     whitening_shrinkage: float = 0.1
     validation_fraction: float = 0.2
     averaging_draws: tuple[int, ...] = AVERAGING_DRAWS
@@ -136,8 +148,17 @@ class Suite:
             check_int(argument, getattr(self, argument), 10)
         check_int("worst_case_restarts", self.worst_case_restarts, 1)
         check_int("worst_case_steps", self.worst_case_steps, 0)
+        check_int("worst_case_draws", self.worst_case_draws, 0)
         if not (isinstance(self.worst_case_step_size, float) and 0.0 < self.worst_case_step_size <= 1.0):
-            raise bad_value("worst_case_step_size", self.worst_case_step_size, "a float in (0, 1]: a fraction of each factor's range")
+            raise bad_value("worst_case_step_size", self.worst_case_step_size, "a float in (0, 1]: a fraction of the neighbourhood's half-width")
+        epsilons = tuple(self.worst_case_epsilons)
+        if (not epsilons or epsilons[-1] != 1.0 or any(not (isinstance(e, float) and 0.0 < e <= 1.0) for e in epsilons)
+                or any(b <= a for a, b in zip(epsilons, epsilons[1:]))):
+            raise bad_value("worst_case_epsilons", epsilons, "increasing floats in (0, 1], the last one 1.0")
+        if self.result_schema >= 3 and self.worst_case_steps and self.worst_case_steps * self.worst_case_step_size < 2.0:
+            raise bad_value("worst_case_steps", self.worst_case_steps,
+                            f"steps × worst_case_step_size={self.worst_case_step_size} >= 2, so that an ascent can cross "
+                            "the neighbourhood")
         if not (isinstance(self.whitening_shrinkage, float) and 0.0 <= self.whitening_shrinkage < 1.0):
             raise bad_value("whitening_shrinkage", self.whitening_shrinkage, "a float in [0, 1)")
         for argument, part, whole in (
@@ -197,8 +218,9 @@ class Suite:
         for key, since in SUITE_FIELDS_SINCE.items():
             if since > self.result_schema:
                 del data[key]
-        for key in ("averaging_draws", "label_fractions", "knn_neighbours"):
-            data[key] = list(data[key])
+        for key in ("averaging_draws", "label_fractions", "knn_neighbours", "worst_case_epsilons"):
+            if key in data:
+                data[key] = list(data[key])
         data["robustness"] = {
             family: {"target": spec["target"], "shift": spec["shift"], "levels": list(spec["levels"])}
             for family, spec in ROBUSTNESS_FAMILIES.items()
@@ -340,6 +362,7 @@ register_suite(
         n_worst_case=500,
         worst_case_restarts=3,
         worst_case_steps=10,
+        worst_case_step_size=0.05,
         description="minutes on 2 CPU cores: 5k/2k contents (also for averaging, M<=30), 2k/1k per shift level, "
         "500 for invariance, sensitivity and worst case",
         result_schema=2,
@@ -361,6 +384,7 @@ register_suite(
         n_worst_case=2000,
         worst_case_restarts=5,
         worst_case_steps=20,
+        worst_case_step_size=0.05,
         batch_size=1000,
         description="the paper's sizes: 100k/20k contents everywhere (a GPU job)",
         result_schema=2,
@@ -383,10 +407,99 @@ register_suite(
         n_worst_case=100,
         worst_case_restarts=2,
         worst_case_steps=5,
+        worst_case_step_size=0.05,
         averaging_draws=(1, 2, 3, 5, 10),
         bootstrap_resamples=200,
         description="the demo's suite: 2k/1k contents, 300/150 for averaging (M<=10) and per shift level, 100-150 for "
         "invariance, sensitivity and worst case; minutes for all five demo entries, not comparable with quick",
         result_schema=2,
+    )
+)
+
+
+# -- current versions (result schema 3): headline invariance metrics no invertible affine map moves, the
+# worst case as a curve over neighbourhood sizes with a budget that levels off (benchmarks/README.md) ----
+_WORST_CASE_BUDGET = dict(worst_case_draws=16, worst_case_restarts=2, worst_case_steps=8, worst_case_step_size=0.25)
+register_suite(
+    Suite(
+        name="quick",
+        version=3,
+        seed=20210503,
+        n_train=5000,
+        n_test=2000,
+        n_averaging_train=5000,
+        n_averaging_test=2000,
+        n_robustness_train=2000,
+        n_robustness_test=1000,
+        n_invariance_test=500,
+        n_sensitivity=500,
+        n_worst_case=500,
+        **_WORST_CASE_BUDGET,
+        description="minutes on 2 CPU cores: 5k/2k contents (also for averaging, M<=30), 2k/1k per shift level, "
+        "500 for invariance, sensitivity and the worst-case curve",
+        result_schema=3,
+    )
+)
+register_suite(
+    Suite(
+        name="standard",
+        version=3,
+        seed=20210504,
+        n_train=100_000,
+        n_test=20_000,
+        n_averaging_train=100_000,
+        n_averaging_test=20_000,
+        n_robustness_train=100_000,
+        n_robustness_test=20_000,
+        n_invariance_test=2000,
+        n_sensitivity=2000,
+        n_worst_case=2000,
+        **_WORST_CASE_BUDGET,
+        batch_size=1000,
+        description="100k/20k contents everywhere, the package's comparison with the paper's figures (a GPU job)",
+        result_schema=3,
+    )
+)
+register_suite(
+    Suite(
+        name="paper",
+        version=1,
+        seed=20210506,
+        n_train=50_000,
+        n_test=10_000,
+        n_averaging_train=50_000,
+        n_averaging_test=10_000,
+        n_robustness_train=50_000,
+        n_robustness_test=10_000,
+        n_invariance_test=2000,
+        n_sensitivity=2000,
+        n_worst_case=2000,
+        **_WORST_CASE_BUDGET,
+        batch_size=1000,
+        description="the original code's evaluation sizes (--proportion 0.5: 50k probe-training / 10k test contents "
+        "everywhere), for an exact comparison with the paper (a GPU job)",
+        result_schema=3,
+    )
+)
+register_suite(
+    Suite(
+        name="demo",
+        version=2,
+        seed=20210505,
+        n_train=2000,
+        n_test=1000,
+        n_averaging_train=300,
+        n_averaging_test=150,
+        n_robustness_train=300,
+        n_robustness_test=150,
+        n_invariance_test=150,
+        n_sensitivity=100,
+        n_worst_case=100,
+        **_WORST_CASE_BUDGET,
+        averaging_draws=(1, 2, 3, 5, 10),
+        bootstrap_resamples=200,
+        description="the demo's suite: 2k/1k contents, 300/150 for averaging (M<=10) and per shift level, 100-150 for "
+        "invariance, sensitivity and the worst-case curve; minutes for all five demo entries, not comparable with quick",
+        result_schema=3,
     )
 )

@@ -13,9 +13,10 @@ import numpy as np
 import torch
 
 from .._validate import check_choice, unknown_name
+from ..seeding import uniform_at
 from . import invariance as inv
 from .features import DrawAverager, FeatureSource
-from .metrics import Bootstrap, item_mean, metric, regression, shift_curves
+from .metrics import Bootstrap, item_mean, regression, shift_curves
 from .probes import LinearProbe, fit_knn, fit_lbfgs, fit_ridge, fit_ridge_tuned
 from .result import TASK_NAMES
 from .sensitivity import (
@@ -28,7 +29,7 @@ from .sensitivity import (
     total_variance,
 )
 from .suites import PAPER_RIDGE, RIDGE_GRID, ROBUSTNESS_FAMILIES, Suite
-from .worst_case import Search, worst_nuisance
+from .worst_case import Search, neighbourhood, worst_nuisance
 
 SOLVERS = ("closed_form", "lbfgs")
 
@@ -174,20 +175,19 @@ def _item_errors(probe: LinearProbe, features: torch.Tensor, targets: torch.Tens
 
 
 def run_invariance(ctx: Context) -> dict[str, Any]:
-    """Task ``invariance``: how much of the features is nuisance, in measures an offset or a rescaling
-    cannot move, beside the paper's normalised one and nuisance decodability (PROTOCOL.md §5)."""
+    """Task ``invariance``: how much of the features is nuisance, in measures no invertible affine map of
+    the features can move, beside nuisance decodability; the rest under ``diagnostics`` (PROTOCOL.md §5)."""
     suite = ctx.suite
     averager = ctx.test_averager()
     averager.advance_to(suite.max_draws)
     draws = averager.kept()  # (n_invariance_test, M, D)
     n, m, dim = draws.shape
     x_train, y_train = ctx.single_draw("train", suite.n_train)
-    # The content probe of the share is fitted on features divided by their RMS spread, so that the
-    # paper's tiny ridge weight means the same at every feature scale (an exactly scale-free share).
-    spread = max(total_variance(x_train) / dim, 1e-300) ** 0.5
-    share_probe = ctx.fit(x_train.double() / spread, y_train)
-    predictions = share_probe.predict(draws.reshape(n * m, dim).double() / spread).reshape(n, m, -1)
-    whitened, rank = inv.whitened_conditional_variance(draws, ctx.boot, suite.whitening_shrinkage)
+    # Least squares on whitened features: predictions that no invertible affine map of h changes.
+    share_probe = inv.fit_whitened_probe(x_train, y_train)
+    predictions = share_probe.predict(draws.reshape(n * m, dim)).reshape(n, m, -1)
+    whitened, rank = inv.whitened_conditional_variance(draws, ctx.boot, 0.0)
+    shrunk, shrunk_rank = inv.whitened_conditional_variance(draws, ctx.boot, suite.whitening_shrinkage)
     x_test = ctx.source.features("test", suite.n_test)
     nu_train = ctx.source.nuisance("train", suite.n_train)
     nu_test = ctx.source.nuisance("test", suite.n_test)
@@ -196,19 +196,24 @@ def run_invariance(ctx: Context) -> dict[str, Any]:
     prior = ctx.source.space.prior_mean(names).expand(nu_test.shape[0], -1)
     baseline = regression(prior, nu_test, names, ctx.boot)
     ctx.probes["invariance"] = {"solver": ctx.solver, "ridge": PAPER_RIDGE, "items": n, "draws": m,
-                                "whitening_shrinkage": suite.whitening_shrinkage, "whitened_rank": rank,
-                                "paper_proxy_draws": inv.PAPER_PROXY_DRAWS, "share_probe": "paper probe on features / RMS spread"}
+                                "whitened_rank": rank, "rank_tolerance": inv.rank_tolerance(draws.dtype),
+                                "whitening_shrinkage": suite.whitening_shrinkage, "shrunk_rank": shrunk_rank,
+                                "paper_proxy_draws": inv.PAPER_PROXY_DRAWS,
+                                "share_probe": "least squares on the whitened probe-training features"}
     return {
         "invariance": {
-            "relative_conditional_variance": inv.relative_conditional_variance(draws, ctx.boot),
             "whitened_conditional_variance": whitened,
             "probe_nuisance_share": inv.probe_nuisance_share(predictions, ctx.content_names, ctx.boot),
-            "normalized_conditional_variance": inv.normalized_conditional_variance(draws, ctx.boot),
-            "paper_trace_proxy": inv.paper_trace_proxy(draws, ctx.boot),
             "nuisance_mse": decoded["mean_mse"],
             "nuisance_r2": decoded["mean_r2"],
             "nuisance_prior_mse": baseline["mean_mse"],
             "nuisance_per_factor": decoded["per_factor"],
+            "diagnostics": {
+                "relative_conditional_variance": inv.relative_conditional_variance(draws, ctx.boot),
+                "shrunk_whitened_conditional_variance": shrunk,
+                "normalized_conditional_variance": inv.normalized_conditional_variance(draws, ctx.boot),
+                "paper_trace_proxy": inv.paper_trace_proxy(draws, ctx.boot),
+            },
         }
     }
 
@@ -227,7 +232,8 @@ def _differentiable(ctx: Context, task: str) -> tuple[Any, str | None]:
 
 
 def run_sensitivity(ctx: Context) -> dict[str, Any]:
-    """Task ``sensitivity``: exact feature derivatives w.r.t. every factor, unitless (PROTOCOL.md §5)."""
+    """Task ``sensitivity``: exact feature derivatives w.r.t. every factor in whitened units (no invertible affine
+    map of h moves them); in raw units under ``diagnostics`` (PROTOCOL.md §5)."""
     suite, source = ctx.suite, ctx.source
     function, reason = _differentiable(ctx, "sensitivity")
     if function is None:
@@ -235,24 +241,31 @@ def run_sensitivity(ctx: Context) -> dict[str, Any]:
     n, batch = suite.n_sensitivity, suite.batch_size
     content, nuisance = source.content("test", n), source.nuisance("test", n)
     parts = []
+    test_features = source.features("test", suite.n_test)
+    white = inv.whitening(test_features)
     mode = jvp_mode(function, content[:2].to(source.device), nuisance[:2].to(source.device))
     try:
         for lo in range(0, n, batch):
-            parts.append(derivative_norms(function, content[lo : lo + batch].to(source.device), nuisance[lo : lo + batch].to(source.device), mode))
+            parts.append(derivative_norms(function, content[lo : lo + batch].to(source.device),
+                                          nuisance[lo : lo + batch].to(source.device), mode, matrix=white.matrix))
     except NotDifferentiable as err:
         ctx.probes["sensitivity"] = {"skipped": str(err)}
         return {"sensitivity": {"skipped": str(err)}}
-    norms = torch.cat(parts).cpu().numpy()
+    norms = torch.cat(parts).cpu().numpy()  # (n, K, 2): raw and whitened
     space = source.space
     names = [*space.content, *space.nuisance]
     prior_std = space.prior_variance(names).sqrt().numpy()
-    spread = total_variance(source.features("test", suite.n_test))
-    ctx.probes["sensitivity"] = {"items": n, "method": f"jvp ({mode} mode)", "total_variance_items": suite.n_test}
-    return {"sensitivity": sensitivity_metrics(norms, prior_std, spread, names, len(space.content), ctx.boot)}
+    n_content = len(space.content)
+    ctx.probes["sensitivity"] = {"items": n, "method": f"jvp ({mode} mode)", "total_variance_items": suite.n_test,
+                                 "whitened_rank": white.rank, "rank_tolerance": inv.rank_tolerance(test_features.dtype)}
+    whitened = sensitivity_metrics(norms[..., 1], prior_std, float(max(white.rank, 1)), names, n_content, ctx.boot)
+    raw = sensitivity_metrics(norms[..., 0], prior_std, total_variance(test_features), names, n_content, ctx.boot)
+    return {"sensitivity": {**whitened, "diagnostics": raw}}
 
 
 def run_worst_case(ctx: Context) -> dict[str, Any]:
-    """Task ``worst_case``: content error under the worst nuisance in the prior box (PROTOCOL.md §5)."""
+    """Task ``worst_case``: content error under the worst nuisance within ε of each item's own draw, for each
+    ε of the suite, and the curve's area (PROTOCOL.md §5)."""
     suite, source = ctx.suite, ctx.source
     function, reason = _differentiable(ctx, "worst_case")
     if function is None:
@@ -262,57 +275,79 @@ def run_worst_case(ctx: Context) -> dict[str, Any]:
     probe = ctx.content_probe()
     weight, bias = probe.weight.to(device), probe.bias.to(device)
     content, own = source.content("test", n), source.nuisance("test", n)
-    gen = source.spirograph()
-    starts = torch.stack([own] + [gen.sample_nuisance(n, seed=suite.seed, stream=f"test/worst_case/{r}").cpu()
-                                  for r in range(1, suite.worst_case_restarts)])  # (R, n, k)
     names = list(space.nuisance)
-    low = torch.tensor([space[name].low for name in names], dtype=own.dtype, device=device)
-    high = torch.tensor([space[name].high for name in names], dtype=own.dtype, device=device)
+    low = torch.tensor([space[name].low for name in names], dtype=own.dtype)
+    high = torch.tensor([space[name].high for name in names], dtype=own.dtype)
     variance = space.prior_variance(ctx.content_names).to(device)
-    search = Search(suite.worst_case_restarts, suite.worst_case_steps, suite.worst_case_step_size)
-    worst_parts, own_parts = [], []
-    for lo in range(0, n, batch):
-        c = content[lo : lo + batch].to(device)
+    search = Search(suite.worst_case_draws, suite.worst_case_restarts, suite.worst_case_steps, suite.worst_case_step_size)
+    epsilons = suite.worst_case_epsilons
+    worst = own.clone()  # the worst point so far: the previous ε's, inside every larger neighbourhood
+    prior_variance = variance.cpu().numpy()
+    squared = _content_errors(ctx, function, content, own, weight, bias)  # ε = 0: the own draw
+    errors, raw = [(squared / prior_variance).mean(axis=1)], []
+    for e, epsilon in enumerate(epsilons):
+        box_low, box_high = neighbourhood(own, low, high, epsilon)
+        # Draw j of item i depends only on (suite seed, ε's index, j, i): the same points at any batch size.
+        draws = torch.stack([
+            torch.from_numpy(uniform_at(suite.seed, f"test/worst_case/{e}/{j}", names, np.arange(n, dtype=np.uint64)).T)
+            for j in range(search.draws)
+        ]).to(own.dtype) if search.draws else own.new_zeros(0, n, len(names))
+        candidates = torch.cat([own[None], worst[None], box_low + draws * (box_high - box_low)])  # (2 + k, n, n_n)
+        step = search.step_size * epsilon * (high - low)
+        for lo in range(0, n, batch):
+            c = content[lo : lo + batch].to(device)
 
-        def predict(nuisance: torch.Tensor, c: torch.Tensor = c) -> torch.Tensor:
-            return function(c, nuisance).double() @ weight + bias
+            def loss(nuisance: torch.Tensor, c: torch.Tensor = c) -> torch.Tensor:
+                return ((function(c, nuisance).double() @ weight + bias - c.double()).pow(2) / variance).mean(dim=1)
 
-        def loss(nuisance: torch.Tensor, c: torch.Tensor = c) -> torch.Tensor:
-            return ((predict(nuisance) - c.double()).pow(2) / variance).mean(dim=1)
-
-        best, _ = worst_nuisance(loss, starts[:, lo : lo + batch].to(device), low, high, search)
-        with torch.no_grad():
-            worst_parts.append(predict(best).cpu())
-            own_parts.append(predict(own[lo : lo + batch].to(device)).cpu())
-    worst, average = torch.cat(worst_parts), torch.cat(own_parts)
-    targets = content.double()
-    prior_variance = variance.cpu()
-    worst_errors = ((worst - targets).pow(2) / prior_variance).mean(dim=1).numpy()
-    own_errors = ((average - targets).pow(2) / prior_variance).mean(dim=1).numpy()
-    scores = regression(worst, targets, ctx.content_names, ctx.boot)
-    ctx.probes["worst_case"] = {"items": n, "restarts": search.restarts, "steps": search.steps, "step_size": search.step_size,
-                                "probe": "the linear task's content probe", "objective": "mean over targets of squared error / prior variance"}
+            part, _ = worst_nuisance(loss, candidates[:, lo : lo + batch].to(device), box_low[lo : lo + batch].to(device),
+                                     box_high[lo : lo + batch].to(device), step.to(device), search)
+            worst[lo : lo + batch] = part.cpu()
+        squared = _content_errors(ctx, function, content, worst, weight, bias)
+        errors.append((squared / prior_variance).mean(axis=1))
+        raw.append(squared.mean(axis=1))
+    # Trapezoids over [0, ε_max], divided by ε_max: the curve's mean height, a per-item linear combination.
+    grid = np.array([0.0, *epsilons])
+    widths = np.diff(grid)
+    coefficients = np.zeros(len(grid))
+    coefficients[:-1] += widths / 2
+    coefficients[1:] += widths / 2
+    per_item = np.stack(errors, axis=1)  # (n, 1 + len(ε))
+    area = per_item @ (coefficients / grid[-1])
+    ctx.probes["worst_case"] = {"items": n, "epsilons": list(epsilons), "draws": search.draws, "restarts": search.restarts,
+                                "steps": search.steps, "step_size": search.step_size,
+                                "probe": "the linear task's content probe",
+                                "objective": "mean over targets of squared error / prior variance",
+                                "neighbourhood": "own draw ± ε·prior range per nuisance factor, clipped to the prior box"}
     return {
         "worst_case": {
-            **scores,
-            "average_mse": regression(average, targets, ctx.content_names, ctx.boot)["mean_mse"],
-            "normalized_mse": item_mean(worst_errors, ctx.boot),
-            "average_normalized_mse": item_mean(own_errors, ctx.boot),
-            "ratio_to_average": _ratio_of_means(worst_errors, own_errors, ctx.boot),
+            "area": item_mean(area, ctx.boot),
+            "average_normalized_mse": item_mean(errors[0], ctx.boot),
+            "curve": [
+                {"epsilon": float(epsilon), "normalized_mse": item_mean(errors[i + 1], ctx.boot),
+                 "mean_mse": item_mean(raw[i], ctx.boot)}
+                for i, epsilon in enumerate(epsilons)
+            ],
         }
     }
 
 
-def _ratio_of_means(numerator: np.ndarray, denominator: np.ndarray, boot: Bootstrap) -> dict:
-    """Mean of ``numerator`` over mean of ``denominator`` (paired per item), with its bootstrap interval."""
-    pair = np.stack([numerator, denominator], axis=1)
+def _predict(function: Any, content: torch.Tensor, nuisance: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
+             batch: int, device: Any) -> torch.Tensor:
+    """The frozen probe's (n, k) float64 predictions for these factors, on the CPU."""
+    parts = []
+    with torch.no_grad():
+        for lo in range(0, content.shape[0], batch):
+            features = function(content[lo : lo + batch].to(device), nuisance[lo : lo + batch].to(device))
+            parts.append((features.double() @ weight + bias).cpu())
+    return torch.cat(parts)
 
-    def statistic(weights: np.ndarray) -> np.ndarray:
-        sums = weights @ pair
-        return (sums[:, 0] / np.maximum(sums[:, 1], 1e-300))[:, None]
 
-    value, ci = boot.evaluate(statistic, pair.shape[0])
-    return metric(value[0], *ci[0])
+def _content_errors(ctx: Context, function: Any, content: torch.Tensor, nuisance: torch.Tensor, weight: torch.Tensor,
+                    bias: torch.Tensor) -> np.ndarray:
+    """(n, k) squared content errors of the frozen probe at these nuisances."""
+    predictions = _predict(function, content, nuisance, weight, bias, ctx.suite.batch_size, ctx.source.device)
+    return (predictions - content.double()).pow(2).numpy()
 
 
 def run_label_efficiency(ctx: Context) -> dict[str, Any]:

@@ -1,16 +1,21 @@
-"""The content error under the worst nuisance inside the prior box (PROTOCOL.md §5).
+"""The content error under the worst nuisance near each item's own draw, as a curve over the neighbourhood size.
 
-With the content probe fitted on single-draw training features and frozen, each test content gets
-the nuisance inside the nuisance prior's box that maximises the probe's squared content error,
-each target divided by its prior variance (so ``m`` and ``b`` do not drown the rest). The search is
-projected gradient ascent through renderer, encoder and probe: signed steps of a fixed fraction of
-each factor's range (the L∞ geometry of a box), projected back onto the box, from R starts per item
-for S steps. Start 0 is the item's own single-draw nuisance and the best point seen is kept, so an
-item's worst-case error is never below its average-case error nor below any of its starts.
+With the content probe fitted on single-draw training features and frozen, each test content gets,
+for each neighbourhood size ε, the nuisance that maximises the probe's squared content error (each
+target divided by its prior variance, so ``m`` and ``b`` do not drown the rest) inside the box of
+half-width ε·(prior range) around the item's own nuisance draw, clipped to the prior box
+(ε = 1 reaches the whole box from any draw). Robustness is reported at fixed perturbation sizes, as
+RobustBench does, and the curve's area is its scalar; at ε = 1 every encoder's normalised error
+can exceed 1 (worse than predicting the prior mean), and the smaller neighbourhoods show where
+encoders differ.
 
-This is RobustBench's robust accuracy with a parametric adversary through a differentiable
-renderer (Liu et al., ICLR 2019, "Beyond Pixel Norm-Balls"); the "threat model" is simply the
-nuisance prior the encoder was asked to be invariant to.
+The search, per item and ε (PROTOCOL.md §5): the item's own draw, the worst point found at the
+previous ε (so the curve never decreases) and k uniform draws in the neighbourhood are evaluated;
+from the best R of them, S steps of projected signed-gradient ascent (the L∞ geometry of a box) of
+a fixed fraction of the neighbourhood's half-width; the best point seen is kept. The budget (k, R,
+S, step size) is a suite setting recorded in every result; ``benchmarks/README.md`` shows the curve
+levelling off as it doubles. This is a parametric adversary through a differentiable renderer (Liu
+et al., ICLR 2019, "Beyond Pixel Norm-Balls") whose threat model is the nuisance prior itself.
 """
 
 from __future__ import annotations
@@ -20,64 +25,88 @@ from typing import Callable
 
 import torch
 
-from .._validate import bad_value
+from .._validate import bad_value, check_int
 
 
 @dataclass(frozen=True)
 class Search:
-    """Settings of the projected gradient ascent.
+    """The search budget of one neighbourhood.
 
     Attributes:
-        restarts: R >= 1 starts per item (the first is the item's own nuisance draw).
-        steps: S >= 0 signed-gradient steps per start.
-        step_size: step as a fraction (> 0) of each nuisance factor's prior range.
+        draws: k >= 0 uniform draws in the neighbourhood per item.
+        restarts: R >= 1 ascents per item, from the best R candidates.
+        steps: S >= 0 signed-gradient steps per ascent.
+        step_size: each step as a fraction (0, 1] of the neighbourhood's half-width ε·range.
     """
 
+    draws: int
     restarts: int
     steps: int
     step_size: float
 
+    def __post_init__(self) -> None:
+        check_int("draws", self.draws, 0)
+        check_int("restarts", self.restarts, 1)
+        check_int("steps", self.steps, 0)
+        if not (isinstance(self.step_size, float) and 0.0 < self.step_size <= 1.0):
+            raise bad_value("step_size", self.step_size, "a float in (0, 1]: a fraction of the neighbourhood's half-width")
+
+
+def neighbourhood(own: torch.Tensor, low: torch.Tensor, high: torch.Tensor, epsilon: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The box of half-width ``epsilon``·(high − low) around each row of ``own`` (B, k), clipped to [low, high]."""
+    radius = epsilon * (high - low)
+    return torch.maximum(own - radius, low), torch.minimum(own + radius, high)
+
 
 def worst_nuisance(
     loss: Callable[[torch.Tensor], torch.Tensor],
-    starts: torch.Tensor,
+    candidates: torch.Tensor,
     low: torch.Tensor,
     high: torch.Tensor,
+    step: torch.Tensor,
     search: Search,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per item, the highest-loss nuisance found from ``starts`` by projected signed-gradient ascent.
+    """Per item, the highest-loss nuisance found from ``candidates`` by projected signed-gradient ascent.
 
     Args:
         loss: maps nuisance (B, k) to per-item losses (B,), differentiable in its input.
-        starts: (R, B, k) starting points inside the box.
-        low, high: (k,) the box.
-        search: restarts, steps and step size (the number of starts is ``starts.shape[0]``).
+        candidates: (C, B, k) points inside the box; the best ``search.restarts`` of each item start an ascent.
+        low, high: (B, k) or (k,) the box of each item.
+        step: (B, k) or (k,) the step length per factor.
+        search: restarts and steps (``draws`` is the caller's business).
 
     Returns:
         ``(nuisance (B, k), loss (B,))`` of the best point seen, detached.
     """
-    if starts.ndim != 3 or starts.shape[0] < 1:
-        raise bad_value("starts.shape", tuple(starts.shape), "(R, B, k) with R >= 1")
-    step = search.step_size * (high - low)
-    best_loss: torch.Tensor | None = None
-    best = starts[0].clone()
-    for start in starts:
-        point = start.clone()
-        for iteration in range(search.steps + 1):
+    if candidates.ndim != 3 or candidates.shape[0] < 1:
+        raise bad_value("candidates.shape", tuple(candidates.shape), "(C, B, k) with C >= 1")
+    with torch.no_grad():
+        values = torch.stack([loss(c) for c in candidates])  # (C, B)
+    best_loss, index = values.max(dim=0)
+    items = torch.arange(candidates.shape[1], device=candidates.device)
+    best = candidates[index, items].clone()
+    order = values.argsort(dim=0, descending=True)[: search.restarts]  # (R, B)
+    for start in order:
+        point = candidates[start, items].clone()
+        for iteration in range(search.steps):
             point.requires_grad_(True)
             with torch.enable_grad():
                 value = loss(point)
-                grad = None
-                if iteration < search.steps:
-                    # Features that ignore the nuisance (the oracle) have no path to it: a zero gradient.
-                    if value.requires_grad:
-                        grad = torch.autograd.grad(value.sum(), point, allow_unused=True)[0]
-                    grad = torch.zeros_like(point) if grad is None else grad
-            value = value.detach()
-            point = point.detach()
-            better = torch.ones_like(value, dtype=torch.bool) if best_loss is None else value > best_loss
-            best_loss = value.clone() if best_loss is None else torch.where(better, value, best_loss)
-            best[better] = point[better]
-            if grad is not None:
-                point = torch.minimum(torch.maximum(point + step * grad.sign(), low), high)
+                # Features that ignore the nuisance (the oracle) have no path to it: a zero gradient.
+                grad = torch.autograd.grad(value.sum(), point, allow_unused=True)[0] if value.requires_grad else None
+            value, point = value.detach(), point.detach()
+            if iteration:  # the start's own loss is already in best_loss
+                better = value > best_loss
+                best_loss = torch.where(better, value, best_loss)
+                best[better] = point[better]
+            if grad is None:
+                break
+            point = torch.minimum(torch.maximum(point + step * grad.sign(), low), high)
+        else:
+            if search.steps:
+                with torch.no_grad():
+                    value = loss(point)
+                better = value > best_loss
+                best_loss = torch.where(better, value, best_loss)
+                best[better] = point[better]
     return best, best_loss

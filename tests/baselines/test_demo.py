@@ -11,7 +11,7 @@ TINY = Suite(
     name="demo-test", version=1, seed=3, n_train=200, n_test=100, n_averaging_train=60, n_averaging_test=40,
     n_robustness_train=60, n_robustness_test=40, averaging_draws=(1, 10), label_fractions=(0.1, 1.0),
     knn_neighbours=(1, 3), bootstrap_resamples=100, batch_size=100, n_invariance_test=20, n_sensitivity=10,
-    n_worst_case=10, worst_case_restarts=1, worst_case_steps=1,
+    n_worst_case=10, worst_case_draws=2, worst_case_restarts=1, worst_case_steps=2, worst_case_step_size=1.0,
 )
 
 

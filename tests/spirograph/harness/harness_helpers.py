@@ -14,7 +14,7 @@ def tiny_suite(**overrides) -> Suite:
         name="tiny-test", version=1, seed=7, n_train=400, n_test=200, n_averaging_train=120, n_averaging_test=60,
         n_robustness_train=120, n_robustness_test=60, averaging_draws=(1, 2, 10), label_fractions=(0.1, 1.0),
         knn_neighbours=(1, 5), bootstrap_resamples=200, batch_size=200, n_invariance_test=30, n_sensitivity=20, n_worst_case=20,
-        worst_case_restarts=2, worst_case_steps=3,
+        worst_case_draws=3, worst_case_restarts=2, worst_case_steps=2, worst_case_step_size=1.0,
     )
     settings.update(overrides)
     return Suite(**settings)

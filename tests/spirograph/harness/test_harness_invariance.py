@@ -10,53 +10,115 @@ from torch import nn
 import spirograph
 from spirograph import Spirograph
 from spirograph.harness import invariance as inv
+from spirograph.harness.encoders import FactorEncoder
 from spirograph.harness.metrics import Bootstrap
 from spirograph.harness.sensitivity import derivative_norms, feature_function, jvp_mode
 
 INVARIANCE_TASKS = ["invariance", "sensitivity"]
-OFFSET_PROOF = [
-    "invariance.relative_conditional_variance",
+LINEAR_MAP_PROOF = [
     "invariance.whitened_conditional_variance",
     "invariance.probe_nuisance_share.mean",
     *[f"invariance.probe_nuisance_share.per_factor.{name}" for name in ("m", "b", "sigma", "fg_r")],
     *[f"sensitivity.{name}" for name in spirograph.FACTOR_NAMES],
     "sensitivity.nuisance_to_content",
 ]
+"""The headline invariance metrics: unchanged by every invertible affine map of the features."""
+LINEAR_MAP_TOLERANCE = 1e-6
+"""Relative tolerance of the linear-map tests: float64 features, so only rounding in the whitening separates them."""
+FEATURES = 64
 
 
-class Affine(nn.Module):
-    """A float64 random ConvNet, then h → scale·h + offset (a constant vector)."""
-
-    def __init__(self, scale: float = 1.0, offset: float = 0.0) -> None:
-        super().__init__()
-        self.net = SmallNet(seed=3).double()
-        self.scale = scale
-        self.register_buffer("offset", offset * torch.linspace(1.0, 2.0, 64, dtype=torch.float64))
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.net(images.double()) * self.scale + self.offset
-
-
-@pytest.fixture(scope="module")
-def affine_results():
-    suite = tiny_suite()
+def _maps() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """(A, c) of h → h·A + c for each change that a linear probe cannot see."""
+    g = torch.Generator().manual_seed(11)
+    eye = torch.eye(FEATURES, dtype=torch.float64)
+    rotation, _ = torch.linalg.qr(torch.randn(FEATURES, FEATURES, generator=g, dtype=torch.float64))
+    # A random invertible matrix with condition number 100: random rotations around log-spaced singular values.
+    left, _ = torch.linalg.qr(torch.randn(FEATURES, FEATURES, generator=g, dtype=torch.float64))
+    singular = torch.logspace(0, -2, FEATURES, dtype=torch.float64)
+    ill = left @ torch.diag(singular) @ rotation.T
+    offset = 1000.0 * torch.linspace(1.0, 2.0, FEATURES, dtype=torch.float64)
+    scales = torch.logspace(-2, 3, FEATURES, dtype=torch.float64)[torch.randperm(FEATURES, generator=g)]
     return {
-        label: spirograph.score(Affine(scale, offset), suite=suite, tasks=INVARIANCE_TASKS, progress=False)
-        for label, scale, offset in (("f", 1.0, 0.0), ("offset", 1.0, 1000.0), ("scaled", 7.0, 0.0))
+        "identity": (eye, torch.zeros(FEATURES, dtype=torch.float64)),
+        "offset": (eye, offset),
+        "rescale": (torch.diag(scales), torch.zeros(FEATURES, dtype=torch.float64)),
+        "rotation": (rotation, torch.zeros(FEATURES, dtype=torch.float64)),
+        "ill_conditioned": (ill, offset),
     }
 
 
-@pytest.mark.parametrize("path", OFFSET_PROOF)
-def test_offset_and_scale_do_not_move_the_invariance_metrics(affine_results, path):
-    base = affine_results["f"].metric(path)
-    for label in ("offset", "scaled"):
-        assert affine_results[label].metric(path) == pytest.approx(base, rel=1e-6, abs=1e-12), label
+class Affine(nn.Module):
+    """A float64 random ConvNet, then h → h·A + c."""
+
+    def __init__(self, matrix: torch.Tensor, offset: torch.Tensor) -> None:
+        super().__init__()
+        self.net = SmallNet(seed=3).double()
+        self.register_buffer("matrix", matrix)
+        self.register_buffer("offset", offset)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(images.double()) @ self.matrix + self.offset
 
 
-def test_the_normalised_conditional_variance_is_gamed_by_an_offset(affine_results):
-    base = affine_results["f"].metric("invariance.normalized_conditional_variance")
-    assert affine_results["offset"].metric("invariance.normalized_conditional_variance") < 1e-3 * base
-    assert affine_results["scaled"].metric("invariance.normalized_conditional_variance") == pytest.approx(base, rel=1e-9)
+class Damped(FactorEncoder):
+    """The same ConvNet on images whose nuisance is pulled halfway to its prior mean: half the nuisance's effect."""
+
+    def __init__(self) -> None:
+        self.net = SmallNet(seed=3).double().eval()
+        self.renderer = Spirograph(dtype=torch.float64)
+        self.centre = self.renderer.space.prior_mean(self.renderer.space.nuisance).double()
+
+    def encode_factors(self, content: torch.Tensor, nuisance: torch.Tensor) -> torch.Tensor:
+        damped = self.centre + 0.5 * (nuisance.double() - self.centre)
+        return self.net(self.renderer.render(content.double(), damped, chunk_size=None, validate=False))
+
+
+@pytest.fixture(scope="module")
+def mapped_results():
+    suite = tiny_suite()
+    out = {label: spirograph.score(Affine(matrix, offset), suite=suite, tasks=INVARIANCE_TASKS, progress=False)
+           for label, (matrix, offset) in _maps().items()}
+    out["damped"] = spirograph.score(Damped(), suite=suite, tasks=INVARIANCE_TASKS, progress=False)
+    return out
+
+
+@pytest.mark.parametrize("label", ["offset", "rescale", "rotation", "ill_conditioned"])
+@pytest.mark.parametrize("path", LINEAR_MAP_PROOF)
+def test_no_invertible_affine_map_moves_the_headline_metrics(mapped_results, path, label):
+    base = mapped_results["identity"]
+    assert mapped_results[label].metric(path) == pytest.approx(base.metric(path), rel=LINEAR_MAP_TOLERANCE, abs=1e-12)
+    # The whitening keeps the same directions (the rank cut is not reached by these maps).
+    for task in INVARIANCE_TASKS:
+        assert mapped_results[label].to_dict()["probes"][task]["whitened_rank"] == base.to_dict()["probes"][task]["whitened_rank"]
+
+
+@pytest.mark.parametrize("path", ["invariance.whitened_conditional_variance", "invariance.probe_nuisance_share.mean",
+                                  "sensitivity.nuisance_to_content"])
+def test_halving_the_nuisance_moves_the_headline_metrics(mapped_results, path):
+    damped, base = mapped_results["damped"].metric(path), mapped_results["identity"].metric(path)
+    # The whitened share counts directions: one the nuisance alone moves stays all nuisance at any
+    # amplitude, so halving the nuisance's effect moves it less (0.951 to 0.891) than the others.
+    assert damped < (0.95 if path == "invariance.whitened_conditional_variance" else 0.8) * base
+
+
+@pytest.mark.parametrize("path", ["invariance.diagnostics.relative_conditional_variance",
+                                  "invariance.diagnostics.shrunk_whitened_conditional_variance", "sensitivity.diagnostics.nuisance_to_content"])
+def test_the_diagnostics_are_moved_by_a_linear_map_a_probe_cannot_see(mapped_results, path):
+    base = mapped_results["identity"].metric(path)
+    moved = [mapped_results[label].metric(path) for label in ("rescale", "ill_conditioned")]
+    assert max(abs(m - base) for m in moved) > 0.01 * base
+
+
+def test_the_normalised_conditional_variance_is_gamed_by_an_offset(mapped_results):
+    base = mapped_results["identity"].metric("invariance.diagnostics.normalized_conditional_variance")
+    assert mapped_results["offset"].metric("invariance.diagnostics.normalized_conditional_variance") < 1e-3 * base
+
+
+def test_relative_and_shrunk_diagnostics_ignore_offsets(mapped_results):
+    for path in ("invariance.diagnostics.relative_conditional_variance", "invariance.diagnostics.shrunk_whitened_conditional_variance",
+                 "sensitivity.diagnostics.nuisance_to_content"):
+        assert mapped_results["offset"].metric(path) == pytest.approx(mapped_results["identity"].metric(path), rel=1e-6)
 
 
 def test_relative_conditional_variance_is_zero_without_nuisance_and_one_with_nuisance_only():
@@ -161,24 +223,36 @@ class Detached(nn.Module):
         return images.detach().flatten(1)[:, :8].clone()
 
 
+def _curve(result, key="normalized_mse"):
+    return [point[key]["value"] for point in result.to_dict()["metrics"]["worst_case"]["curve"]]
+
+
 def test_worst_case_of_a_constant_encoder_equals_its_average_case():
     result = spirograph.score(Constant(), suite=tiny_suite(), tasks=["worst_case"], progress=False)
-    assert result.metric("worst_case.mean_mse") == result.metric("worst_case.average_mse")
-    assert result.metric("worst_case.ratio_to_average") == 1.0
+    average = result.metric("worst_case.average_normalized_mse")
+    assert _curve(result) == [average] * 5
+    assert result.metric("worst_case.area") == pytest.approx(average, rel=1e-12)
 
 
-def test_worst_case_of_pixels_is_worse_than_average_and_repeatable():
+def test_worst_case_curve_of_pixels_rises_with_epsilon_and_repeats():
     suite = tiny_suite()
     first = spirograph.score(spirograph.harness.encoders.Pixels(), suite=suite, tasks=["worst_case"], progress=False)
     second = spirograph.score(spirograph.harness.encoders.Pixels(), suite=suite, tasks=["worst_case"], progress=False)
     assert first.to_dict()["metrics"] == second.to_dict()["metrics"]
-    assert first.metric("worst_case.normalized_mse") > first.metric("worst_case.average_normalized_mse")
-    assert first.metric("worst_case.ratio_to_average") > 1.0
-    assert first.metric("worst_case.mean_mse") > first.metric("worst_case.average_mse")
+    curve = _curve(first)
+    # Each neighbourhood holds the smaller ones and their worst point: the curve never decreases.
+    assert all(b >= a for a, b in zip(curve, curve[1:]))
+    assert curve[0] > first.metric("worst_case.average_normalized_mse")
+    assert curve[-1] > 1.5 * curve[0]
+    assert curve[0] < first.metric("worst_case.area") < curve[-1]
+    probes = first.to_dict()["probes"]["worst_case"]
+    assert (probes["epsilons"], probes["draws"], probes["restarts"], probes["steps"], probes["step_size"]) == (
+        list(suite.worst_case_epsilons), suite.worst_case_draws, suite.worst_case_restarts, suite.worst_case_steps,
+        suite.worst_case_step_size)
 
 
-def test_worst_case_never_goes_below_the_items_own_draw():
-    from spirograph.harness.worst_case import Search, worst_nuisance
+def test_worst_case_keeps_the_best_candidate_and_climbs_from_it():
+    from spirograph.harness.worst_case import Search, neighbourhood, worst_nuisance
 
     low, high = torch.zeros(2), torch.ones(2)
     target = torch.tensor([[0.9, 0.1], [0.2, 0.2]])
@@ -186,10 +260,17 @@ def test_worst_case_never_goes_below_the_items_own_draw():
     def loss(u: torch.Tensor) -> torch.Tensor:  # a bump: gradient ascent from a bad start never finds the peak
         return torch.exp(-((u - target) ** 2).sum(dim=1) * 50)
 
-    starts = torch.stack([target.clone(), torch.tensor([[0.0, 1.0], [1.0, 1.0]])])
-    best, value = worst_nuisance(loss, starts, low, high, Search(2, 5, 0.1))
+    candidates = torch.stack([torch.tensor([[0.0, 1.0], [1.0, 1.0]]), target.clone()])
+    best, value = worst_nuisance(loss, candidates, low, high, torch.full((2,), 0.1), Search(0, 1, 5, 0.1))
     torch.testing.assert_close(best, target)
     torch.testing.assert_close(value, torch.ones(2))
+    # From near the peak, the ascent climbs to it within the box.
+    near = (target + torch.tensor([[-0.08, 0.08], [0.08, -0.08]]))[None]
+    best, value = worst_nuisance(loss, near, low, high, torch.full((2,), 0.02), Search(0, 1, 8, 0.25))
+    assert bool((value > loss(near[0])).all())
+    box_low, box_high = neighbourhood(torch.tensor([[0.95, 0.5]]), low, high, 0.1)
+    torch.testing.assert_close(box_low, torch.tensor([[0.85, 0.4]]))
+    torch.testing.assert_close(box_high, torch.tensor([[1.0, 0.6]]))
 
 
 @pytest.mark.parametrize("encoder", [Detached(), lambda images: torch.from_numpy(images.flatten(1)[:, :4].numpy().copy())])
@@ -207,7 +288,7 @@ def test_oracle_is_insensitive_to_the_nuisance():
     result = spirograph.score(oracle, suite=tiny_suite(), tasks=["sensitivity", "worst_case"], progress=False)
     assert result.metric("sensitivity.nuisance_to_content") == 0.0
     assert result.metric("sensitivity.m") > 0
-    assert result.metric("worst_case.ratio_to_average") == pytest.approx(1.0)
+    assert max(_curve(result)) == pytest.approx(result.metric("worst_case.average_normalized_mse"), abs=1e-20)
 
 
 @pytest.mark.parametrize(
@@ -217,6 +298,10 @@ def test_oracle_is_insensitive_to_the_nuisance():
         ("worst_case_steps", -1, "worst_case_steps=-1: expected an integer >= 0"),
         ("worst_case_step_size", 0.0, "worst_case_step_size=0.0: expected a float in \\(0, 1\\]"),
         ("worst_case_step_size", -0.1, "worst_case_step_size=-0.1"),
+        ("worst_case_draws", -1, "worst_case_draws=-1: expected an integer >= 0"),
+        ("worst_case_step_size", 0.1, "steps × worst_case_step_size=0.1 >= 2"),
+        ("worst_case_epsilons", (0.1, 0.5), "worst_case_epsilons=\\(0.1, 0.5\\): expected increasing floats in \\(0, 1\\], the last one 1.0"),
+        ("worst_case_epsilons", (0.5, 0.1, 1.0), "worst_case_epsilons"),
         ("whitening_shrinkage", 1.0, "whitening_shrinkage=1.0: expected a float in \\[0, 1\\)"),
         ("n_sensitivity", 5, "n_sensitivity=5: expected an integer >= 10"),
         ("n_worst_case", 10**6, "n_worst_case=1000000: expected at most the single-draw size"),

@@ -89,7 +89,7 @@ def test_load_results_errors(tmp_path):
 # -- columns, caption, skipped tasks, escaping ------------------------------------------------------
 import re  # noqa: E402
 
-from spirograph.harness.leaderboard import COLUMNS, SKIPPED, caption  # noqa: E402
+from spirograph.harness.leaderboard import COLUMNS, MISSING, SKIPPED, caption  # noqa: E402
 
 _UNESCAPED_BAR = re.compile(r"(?<!\\)\|")
 
@@ -120,18 +120,18 @@ def test_columns_are_the_shared_definition(shipped):
     suite = shipped[0].to_dict()["suite"]
     assert [h.strip() for h in header.split("|")[1:-1]] == [c.header(suite) for c in COLUMNS]
     assert [c.key for c in COLUMNS] == [
-        "rank", "entry", "mean_r2", "mean_mse", "averaged_mse", "robustness", "relative_cv", "whitened_cv",
+        "rank", "entry", "mean_r2", "mean_mse", "averaged_mse", "robustness", "whitened_cv", "probe_share",
         "sensitivity", "worst_case", "dim", "parameters", "nuisance_labels", "test_passes",
     ]
     for row in _rows(table):
         assert len(row) == len(COLUMNS)
-    # The shipped (schema-2) entries hold every new invariance, sensitivity and worst-case number.
+    # The shipped entries hold every headline invariance, sensitivity and worst-case number.
     by_name = {row[1]: row for row in _rows(table)}
     pixels = next(r for r in shipped if r.name == "pixels")
     assert by_name["pixels"][6:10] == [
-        f"{pixels.metric(path):.3g}"
-        for path in ("invariance.relative_conditional_variance", "invariance.whitened_conditional_variance",
-                     "sensitivity.nuisance_to_content", "worst_case.mean_mse")
+        f"{pixels.metric(path):.3g}" if pixels.to_dict()["schema_version"] >= 3 else MISSING
+        for path in ("invariance.whitened_conditional_variance", "invariance.probe_nuisance_share.mean",
+                     "sensitivity.nuisance_to_content", "worst_case.area")
     ]
     assert by_name["pixels"][10:] == ["3,072", "0", "no", "1"]
 
@@ -142,9 +142,9 @@ def test_new_metrics_skipped_tasks_and_caption(shipped):
     entry = _with(
         base,
         name="new",
-        metrics__invariance__relative_conditional_variance=metric,
-        metrics__invariance__whitened_conditional_variance={"value": 0.125, "ci": [0.1, 0.15]},
-        metrics__worst_case={"mean_mse": {"value": 0.5, "ci": [0.4, 0.6]}},
+        metrics__invariance__whitened_conditional_variance=metric,
+        metrics__invariance__probe_nuisance_share__mean={"value": 0.125, "ci": [0.1, 0.15]},
+        metrics__worst_case={"area": {"value": 0.5, "ci": [0.4, 0.6]}},
         metrics__sensitivity={"skipped": "the encoder is not differentiable (returned features without a graph)"},
         suite__name="custom",  # a quick block with other sizes is no longer quick: a custom suite
         suite__n_invariance_test=500,
@@ -156,8 +156,8 @@ def test_new_metrics_skipped_tasks_and_caption(shipped):
     assert "Skipped tasks:" in table and "new, sensitivity: the encoder is not differentiable" in table
     text = caption(entry.to_dict()["suite"])
     assert text.startswith("Ranked by the mean content R² of the linear task")
-    assert "relative cond. variance and whitened cond. variance and sensitivity nuisance/content: 500 test contents" in text
-    assert "worst-case MSE: 200 test contents" in text
+    assert "whitened cond. variance and probe nuisance share and sensitivity nuisance/content: 500 test contents" in text
+    assert "worst-case area: 200 test contents" in text
     suite = entry.to_dict()["suite"]
     del suite["n_sensitivity"]
     assert "sensitivity" not in caption(suite)  # a size missing from the suite record is omitted, not guessed
@@ -173,6 +173,12 @@ INJECTIONS = [
 
 
 @pytest.mark.parametrize("text", INJECTIONS)
+def test_older_schemas_show_no_headline_invariance_numbers(shipped):
+    # Schema 2 stored a shrunk whitened variance and raw-unit sensitivities under the same names.
+    old = _with(shipped[1], name="old", schema_version=2)
+    assert _rows(render_markdown([old]))[0][6:10] == [MISSING] * 4
+
+
 def test_markdown_escapes_names_and_disclosures(shipped, text):
     entry = _with(shipped[1], name=text, disclosures__uses_nuisance_labels=text, disclosures__test_time_passes=text)
     table = render_markdown([entry, shipped[0]])

@@ -30,8 +30,8 @@ def test_oracle_is_the_ceiling(oracle_result):
     assert oracle_result.metric("linear.mean_mse") < 1e-6
     assert oracle_result.metric("feature_averaging.M10.mean_r2") >= 0.999
     # Content-only features do not move with the nuisance.
-    for path in ("relative_conditional_variance", "whitened_conditional_variance", "normalized_conditional_variance",
-                 "probe_nuisance_share.mean"):
+    for path in ("whitened_conditional_variance", "probe_nuisance_share.mean", "diagnostics.relative_conditional_variance",
+                 "diagnostics.normalized_conditional_variance"):
         assert oracle_result.metric(f"invariance.{path}") < 1e-9
     assert oracle_result.metric("sensitivity.nuisance_to_content") == 0.0
     assert abs(oracle_result.metric("robustness.summary")) < 1e-6
@@ -131,3 +131,20 @@ def test_top_level_export():
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         score(constant, progress=False, **{"suite": tiny_suite(), **kwargs})
+
+
+def test_score_prints_an_estimate_of_the_suite_time_after_its_check(capsys):
+    from harness_helpers import SmallNet
+
+    from spirograph.harness.cost import GRADIENT_PASS, format_estimate, suite_passes
+
+    suite = tiny_suite()
+    score(SmallNet(0), suite=suite, tasks=["linear"], progress=True)
+    err = capsys.readouterr().err
+    assert "score SmallNet: tiny-test v1 will take about " in err
+    assert f"({suite.n_train + suite.n_test:,} image passes at " in err
+    assert err.index("will take about") < err.index("score SmallNet: linear")
+    per_epsilon = suite.worst_case_draws + 3 + suite.worst_case_restarts * (suite.worst_case_steps * GRADIENT_PASS + 1)
+    assert suite_passes(suite, ["worst_case"]) == suite.n_train + suite.n_test + suite.n_worst_case * (1 + 5 * per_epsilon)
+    assert suite_passes(suite, ["sensitivity"]) == suite.n_sensitivity * 10 * GRADIENT_PASS
+    assert [format_estimate(s) for s in (40, 720, 5400)] == ["about 40 s", "about 12 min", "about 1.5 h"]
