@@ -13,23 +13,49 @@ from spirograph.harness.probes import fit_ridge
 from spirograph_baselines import summarize, validation
 from spirograph_baselines.validation import FIT_STREAM, VAL_STREAM, encode_averaged, validation_scores
 
-ENTRY = Path(spirograph.__file__).parent / "harness" / "entries" / "random-convnet.json"
+
+@pytest.fixture(scope="module")
+def entry(tmp_path_factory):
+    """A schema-3 result of every task (the oracle on a tiny suite: seconds), as a run's result.json."""
+    from spirograph.harness.suites import Suite
+
+    suite = Suite(name="summarize-test", version=1, seed=3, n_train=300, n_test=100, n_averaging_train=60, n_averaging_test=40,
+                  n_robustness_train=60, n_robustness_test=40, n_invariance_test=20, n_sensitivity=10, n_worst_case=10,
+                  averaging_draws=(1, 10, 30), label_fractions=(0.1, 1.0), knn_neighbours=(1, 3), bootstrap_resamples=100,
+                  worst_case_draws=2, worst_case_restarts=1, worst_case_steps=2, worst_case_step_size=1.0)
+    path = tmp_path_factory.mktemp("entry") / "result.json"
+    spirograph.score(spirograph.harness.reference_encoder("oracle"), suite=suite, progress=False,
+                     disclosures={"method": "simclr", "training.preset": "cpu-quick", "config.temperature": 0.5}).save(path)
+    return path
 
 
-def _run(tmp_path, name, method):
+def _run(tmp_path, name, method, entry):
     run = tmp_path / name
     run.mkdir()
     (run / "config.json").write_text(json.dumps({"method": method}))
-    shutil.copy(ENTRY, run / "result.json")
+    shutil.copy(entry, run / "result.json")
     return run
 
 
-def test_table_groups_runs_by_method(tmp_path):
-    runs = [_run(tmp_path, "a", "simclr"), _run(tmp_path, "b", "simclr"), _run(tmp_path, "c", "invclr")]
+def test_table_groups_runs_by_method(tmp_path, entry):
+    runs = [_run(tmp_path, "a", "simclr", entry), _run(tmp_path, "b", "simclr", entry), _run(tmp_path, "c", "invclr", entry)]
     text = summarize.table(runs)
     assert "| simclr | 2 |" in text and "| invclr | 1 |" in text
-    mse = json.loads(ENTRY.read_text())["metrics"]["linear"]["mean_mse"]["value"]
+    mse = json.loads(entry.read_text())["metrics"]["linear"]["mean_mse"]["value"]
     assert f"{mse:.4g} ± 0" in text  # identical runs: zero standard error
+    diagnostics = text.index("Diagnostics")
+    assert text.index("whitened cond. var.") < diagnostics < text.index("relative cond. var.")
+
+
+def test_result_files_are_read_with_their_disclosed_method(entry):
+    text = summarize.table([entry, entry])
+    assert "| simclr | 2 |" in text  # method and preset read from the disclosures; preset settings unchanged
+
+
+def test_older_schemas_are_refused(capsys):
+    old = Path(__file__).parent / "data" / "schema2-random-convnet.json"  # release 0.2's shipped entry
+    assert summarize.main([str(old)]) == 2
+    assert "a result of schema 3 or later" in capsys.readouterr().err
 
 
 def test_mean_and_standard_error():

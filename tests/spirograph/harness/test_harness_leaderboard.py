@@ -142,6 +142,7 @@ def test_new_metrics_skipped_tasks_and_caption(shipped):
     entry = _with(
         base,
         name="new",
+        schema_version=3,
         metrics__invariance__whitened_conditional_variance=metric,
         metrics__invariance__probe_nuisance_share__mean={"value": 0.125, "ci": [0.1, 0.15]},
         metrics__worst_case={"area": {"value": 0.5, "ci": [0.4, 0.6]}},
@@ -172,13 +173,13 @@ INJECTIONS = [
 ]
 
 
-@pytest.mark.parametrize("text", INJECTIONS)
 def test_older_schemas_show_no_headline_invariance_numbers(shipped):
     # Schema 2 stored a shrunk whitened variance and raw-unit sensitivities under the same names.
     old = _with(shipped[1], name="old", schema_version=2)
     assert _rows(render_markdown([old]))[0][6:10] == [MISSING] * 4
 
 
+@pytest.mark.parametrize("text", INJECTIONS)
 def test_markdown_escapes_names_and_disclosures(shipped, text):
     entry = _with(shipped[1], name=text, disclosures__uses_nuisance_labels=text, disclosures__test_time_passes=text)
     table = render_markdown([entry, shipped[0]])
