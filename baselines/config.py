@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from spirograph._validate import bad_value, check_choice, check_int, check_positive_float, unknown_name
-from spirograph.render import MAX_RESOLUTION, NORMALIZATIONS
+from spirograph.generators.spirograph.render import MAX_RESOLUTION, NORMALIZATIONS
 
 from .encoders import ENCODERS
 from .optim import LR_SCHEDULES

@@ -28,8 +28,8 @@ from pathlib import Path
 import torch
 
 import spirograph
-from spirograph.dense import render_dense
-from spirograph.render import render_unchecked
+from spirograph.generators.spirograph.dense import render_dense
+from spirograph.generators.spirograph.render import render_unchecked
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 import spirograph
-from spirograph.dense import render_dense
-from spirograph.render import render_unchecked
+from spirograph.generators.spirograph.dense import render_dense
+from spirograph.generators.spirograph.render import render_unchecked
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 RENDERERS = {"separable": render_unchecked, "dense": render_dense}

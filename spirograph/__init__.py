@@ -3,8 +3,8 @@
 from ._version import __version__
 from .factors import DEFAULT_CONTENT, DEFAULT_NUISANCE, DEFAULT_RANGES, FACTOR_GROUPS, FACTOR_NAMES, Factor, FactorSpace
 from .generator import Spirograph
+from .generators.spirograph.render import render
 from .harness.score import score
-from .render import render
 
 __all__ = [
     "__version__",

@@ -12,12 +12,17 @@ def bad_value(argument: str, value: Any, allowed: str) -> ValueError:
     return ValueError(f"{argument}={value!r}: expected {allowed}")
 
 
-def unknown_name(kind: str, name: str, available: Iterable[str]) -> ValueError:
-    """Registry-style error: ``unknown <kind> 'x'; did you mean 'y'? available: ...``."""
+def unknown_name(kind: str, name: str, available: Iterable[str], *, owner: str | None = None) -> ValueError:
+    """Registry-style error: ``unknown <kind> 'x'; did you mean 'y'? available[ in <owner>]: ...``.
+
+    ``owner`` names what the names belong to (e.g. ``generator 'spirograph'``), for names whose
+    meaning depends on a choice made elsewhere.
+    """
     available = sorted(available)
     close = difflib.get_close_matches(str(name), available, n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ""
-    return ValueError(f"unknown {kind} {name!r}{hint} available: {', '.join(available)}")
+    where = f" in {owner}" if owner else ""
+    return ValueError(f"unknown {kind} {name!r}{hint} available{where}: {', '.join(available) or '(none)'}")
 
 
 MAX_INT = 2**63 - 1
@@ -59,6 +64,39 @@ def check_choice(argument: str, value: Any, choices: Iterable[str]) -> str:
     if value not in choices:
         raise bad_value(argument, value, "one of " + ", ".join(repr(c) for c in choices))
     return value
+
+
+def memory_bytes(device: Any = "cpu") -> int | None:
+    """Total memory of ``device`` in bytes (physical RAM for the CPU), or None where unknown."""
+    import os
+
+    import torch
+
+    device = torch.device(device)
+    try:
+        if device.type == "cpu":
+            return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        if device.type == "cuda":
+            return torch.cuda.get_device_properties(device).total_memory
+    except (ValueError, OSError, AttributeError, RuntimeError, AssertionError):
+        return None
+    return None
+
+
+def check_memory(argument: str, value: Any, n_bytes: int, what: str, device: Any = "cpu") -> None:
+    """Refuse a size whose ``what`` needs more than ``device``'s whole memory (``n_bytes``).
+
+    Such a request would otherwise end in a MemoryError, an out-of-memory error from the device or
+    minutes of swapping; sizes that fit but crowd other work are the caller's choice.
+    """
+    total = memory_bytes(device)
+    if total is not None and n_bytes > total:
+        raise bad_value(argument, value, f"a size whose {what} fit in memory ({_gib(n_bytes)} needed, "
+                        f"{_gib(total)} on {device})")
+
+
+def _gib(n_bytes: int) -> str:
+    return f"{n_bytes / 2**30:.3g} GiB"
 
 
 def _is_integral(value: Any) -> bool:

@@ -1,71 +1,101 @@
-"""``Spirograph``: a FactorSpace plus the renderer, batched on any device."""
+"""``Generator``: any registered generator's FactorSpace plus its renderer, batched on any device; ``Spirograph`` is one."""
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Any, Iterable
 
 import torch
 
-from ._validate import bad_value, check_choice, check_int, check_positive_float
-from .factors import FACTOR_NAMES, FactorSpace, stack
-from .render import MAX_RESOLUTION, NORMALIZATIONS, check_factors, differentiated, render_into, render_unchecked
+from ._validate import bad_value, check_int, check_memory
+from .factors import FactorSpace, itemsize, stack
+from .generators import GeneratorSpec, get
+from .generators.spec import differentiated
 
 DEFAULT_CHUNK = 8192  # images per render call when no gradient is needed (~40 MB of float32 work)
 
 
-class Spirograph:
-    """The Spirograph generative process: sample content and nuisance factors, render images.
+def check_device(device: Any) -> torch.device:
+    """``device`` as a ``torch.device`` that can hold data on this machine.
+
+    Raises:
+        ValueError: not a device, ``meta`` (no values), or a device this build or machine lacks
+            (``cuda`` on a CPU-only build, a GPU index past the last one).
+    """
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise bad_value("device", device, "a torch device such as 'cpu' or 'cuda:0'") from None
+    if dev.type == "meta":
+        raise bad_value("device", device, "a device that holds values ('meta' tensors have none); available: " + _available())
+    try:
+        torch.empty(0, device=dev)
+    except (RuntimeError, AssertionError, ValueError):
+        raise bad_value("device", device, f"a device available here: {_available()}") from None
+    return dev
+
+
+def _available() -> str:
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        devices.append("mps")
+    return ", ".join(devices)
+
+
+class Generator:
+    """A registered generator's process: sample content and nuisance factors, render images.
 
     Content and nuisance are passed around as column tensors, ``content`` (B, n_content) and
     ``nuisance`` (B, n_nuisance), with columns in the order of ``space.content`` and
     ``space.nuisance``.
 
     Args:
-        space: factor ranges and roles (default: PROTOCOL.md §1).
-        resolution, n_points, extent, normalize: rendering options of ``spirograph.render``.
+        generator: a registered name or ``GeneratorSpec`` (default: ``space``'s generator, else
+            ``"spirograph"``).
+        space: factor ranges and roles (default: the generator's priors and default roles).
         device: where images are rendered.
         dtype: floating dtype of factors and images (float32 or float64).
+        **options: render options of the generator (``spec.options``; missing ones take their defaults).
 
     Example:
-        >>> gen = Spirograph()
+        >>> gen = Generator("spirograph", resolution=16)
         >>> content, nuisance = gen.sample(8, seed=0, stream="train")
         >>> gen.render(content, nuisance).shape
-        torch.Size([8, 3, 32, 32])
+        torch.Size([8, 3, 16, 16])
     """
 
     def __init__(
         self,
+        generator: "str | GeneratorSpec | None" = None,
         space: FactorSpace | None = None,
         *,
-        resolution: int = 32,
-        n_points: int = 40,
-        extent: float = 6.0,
-        normalize: str = "row",
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
+        **options: Any,
     ) -> None:
-        if space is None:
-            space = FactorSpace()
-        if not isinstance(space, FactorSpace):
+        if space is not None and not isinstance(space, FactorSpace):
             raise bad_value("space", type(space).__name__, "a spirograph.FactorSpace")
+        if generator is None:
+            spec = space.spec if space is not None else get()
+        else:
+            spec = get(generator)
+        if space is None:
+            space = FactorSpace(generator=spec)
+        if space.spec is not spec:
+            raise bad_value("space", f"a space of generator {space.generator!r}", f"a space of generator {spec.name!r}")
         if dtype not in (torch.float32, torch.float64):
             raise bad_value("dtype", dtype, "torch.float32 or torch.float64")
+        self.spec = spec
         self.space = space
-        self.resolution = check_int("resolution", resolution, 2, MAX_RESOLUTION)
-        self.n_points = check_int("n_points", n_points, 2)
-        self.extent = check_positive_float("extent", extent)
-        self.normalize = check_choice("normalize", normalize, NORMALIZATIONS)
-        try:
-            self.device = torch.device(device)
-        except (RuntimeError, TypeError):
-            raise bad_value("device", device, "a torch device such as 'cpu' or 'cuda:0'") from None
+        self.options = spec.render_options(options)
+        self.resolution = self.options["resolution"]
+        self.device = check_device(device)
         self.dtype = dtype
 
     def __repr__(self) -> str:
-        return (
-            f"Spirograph(resolution={self.resolution}, n_points={self.n_points}, extent={self.extent:g}, "
-            f"normalize={self.normalize!r}, device={str(self.device)!r}, dtype={self.dtype}, space={self.space!r})"
-        )
+        options = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        return f"Generator({self.spec.name!r}, {options}, device={str(self.device)!r}, dtype={self.dtype}, space={self.space!r})"
 
     @property
     def content_names(self) -> tuple[str, ...]:
@@ -76,8 +106,8 @@ class Spirograph:
         return self.space.nuisance
 
     def render_options(self) -> dict:
-        """The keyword arguments this generator passes to ``spirograph.render``."""
-        return dict(resolution=self.resolution, n_points=self.n_points, extent=self.extent, normalize=self.normalize)
+        """The keyword arguments this generator passes to its spec's render function (a copy)."""
+        return dict(self.options)
 
     # -- sampling --------------------------------------------------------------------------
     def sample_content(self, n: int, *, seed: int, stream: str = "train", start: int = 0) -> torch.Tensor:
@@ -136,14 +166,14 @@ class Spirograph:
 
     # -- rendering -------------------------------------------------------------------------
     def factors(self, content: torch.Tensor, nuisance: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Merge column tensors (B, n_content) and (B, n_nuisance) into the ten-factor mapping."""
+        """Merge column tensors (B, n_content) and (B, n_nuisance) into the factor mapping (canonical order)."""
         self._check_columns("content", content, self.content_names)
         self._check_columns("nuisance", nuisance, self.nuisance_names)
         if content.shape[0] != nuisance.shape[0]:
             raise bad_value("nuisance.shape", tuple(nuisance.shape), f"{content.shape[0]} rows like content")
         merged = {n: content[:, i] for i, n in enumerate(self.content_names)}
         merged.update({n: nuisance[:, i] for i, n in enumerate(self.nuisance_names)})
-        return {n: merged[n] for n in FACTOR_NAMES}
+        return {n: merged[n] for n in self.spec.names}
 
     def render(
         self, content: torch.Tensor, nuisance: torch.Tensor, *, chunk_size: int | None = DEFAULT_CHUNK, validate: bool = True
@@ -155,8 +185,8 @@ class Spirograph:
         without autograd at most ``chunk_size`` images go to one call of it (None: all).
 
         Args:
-            validate: check the values (finite, ``b``/``sigma`` > 0); internal callers that draw
-                the factors themselves pass False.
+            validate: check the values (finite, > 0 where the spec says so, e.g. Spirograph's
+                ``b``/``sigma``); internal callers that draw the factors themselves pass False.
 
         Returns:
             Tensor (B, 3, R, R) on ``self.device`` with ``self.dtype``.
@@ -174,15 +204,16 @@ class Spirograph:
             _check_finite("nuisance", nuisance, self.nuisance_names)
         factors = self.factors(content.to(self.device, self.dtype), nuisance.to(self.device, self.dtype))
         if validate:
-            check_factors(factors)
-        opts = self.render_options()
+            self.spec.check_factors(factors)
+        opts = self.options
         batch = content.shape[0]
         if differentiated(factors):  # reverse mode, forward mode or a torch.func transform
-            return render_unchecked(factors, **opts)
+            return self.spec.render_fn(factors, **opts)
+        check_memory("content", f"{batch} rows", batch * 3 * self.resolution**2 * itemsize(self.dtype), "images", self.device)
         out = torch.empty(batch, 3, self.resolution, self.resolution, dtype=self.dtype, device=self.device)
         step = batch if chunk_size is None else chunk_size
         for lo in range(0, batch, max(step, 1)):
-            render_into(out[lo : lo + step], {k: v[lo : lo + step] for k, v in factors.items()}, **opts)
+            self.spec.render_into(out[lo : lo + step], {k: v[lo : lo + step] for k, v in factors.items()}, **opts)
         return out
 
     def items(self, n: int, *, seed: int, stream: str = "train", start: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -190,7 +221,12 @@ class Spirograph:
 
         Returns:
             ``(images (n, 3, R, R), content (n, n_content), nuisance (n, n_nuisance))``.
+
+        Raises:
+            ValueError: bad arguments, including an ``n`` whose images would not fit in memory.
         """
+        n = check_int("n", n, 0)
+        check_memory("n", n, n * (3 * self.resolution**2 + len(self.space.names)) * itemsize(self.dtype), "images", self.device)
         content, nuisance = self.sample(n, seed=seed, stream=stream, start=start)
         return self.render(content, nuisance, validate=False), content, nuisance
 
@@ -221,13 +257,17 @@ class Spirograph:
             ``(images (k, B, 3, R, R), nuisance (k, B, n_nuisance))``.
 
         Raises:
-            ValueError: bad ``k``, content of the wrong shape or with NaN/inf (the column is
+            ValueError: bad ``k`` (also one whose views would not fit in memory), content of the
+                wrong shape, with NaN/inf or with values the renderer refuses (the column is
                 named), or not exactly one of ``generator`` and ``seed``.
         """
         k = check_int("k", k, 1)
         self._check_columns("content", content, self.content_names)
         _check_finite("content", content, self.content_names)
+        self._check_positive("content", content, self.content_names)
         batch = content.shape[0]
+        per_view = batch * (3 * self.resolution**2 + len(self.space.names)) * itemsize(self.dtype)
+        check_memory("k", k, k * per_view, f"views of {batch} items", self.device)
         content = content.to(self.device, self.dtype)
         if (seed is None) == (generator is None):
             raise bad_value("seed/generator", (seed, generator), "exactly one of seed and generator")
@@ -242,6 +282,17 @@ class Spirograph:
         images = self.render(content.repeat(k, 1), nuisance.reshape(k * batch, -1), validate=False)
         return images.reshape(k, batch, 3, self.resolution, self.resolution), nuisance
 
+    def _check_positive(self, argument: str, value: torch.Tensor, names: tuple[str, ...]) -> None:
+        """Raise one ValueError naming the first column that must stay > 0 (``spec.positive``) and does not."""
+        columns = [j for j, n in enumerate(names) if n in self.spec.positive]
+        if not columns or value.numel() == 0:
+            return
+        ok = (value.detach()[:, columns] > 0).all(dim=0).tolist()  # one host sync
+        for j, good in zip(columns, ok):
+            if not good:
+                low = value.detach()[:, j].min().item()
+                raise bad_value(f"{argument}[:, {j}]", f"min {low:g} in column {names[j]!r}", f"{names[j]} > 0")
+
     def _check_columns(self, argument: str, value: torch.Tensor, names: Iterable[str]) -> None:
         names = tuple(names)
         if not isinstance(value, torch.Tensor):
@@ -250,6 +301,61 @@ class Spirograph:
             raise bad_value(f"{argument}.shape", tuple(value.shape), f"(B, {len(names)}) with columns {names}")
         if not value.is_floating_point():
             raise bad_value(f"{argument}.dtype", value.dtype, "a floating dtype")
+
+
+class Spirograph(Generator):
+    """The Spirograph generative process (PROTOCOL.md §1): sample content and nuisance factors, render images.
+
+    The ``Generator`` of the ``"spirograph"`` spec, with its render options as arguments and
+    attributes.
+
+    Args:
+        space: factor ranges and roles (default: PROTOCOL.md §1).
+        resolution, n_points, extent, normalize: rendering options of ``spirograph.render``.
+        device: where images are rendered.
+        dtype: floating dtype of factors and images (float32 or float64).
+
+    Example:
+        >>> gen = Spirograph()
+        >>> content, nuisance = gen.sample(8, seed=0, stream="train")
+        >>> gen.render(content, nuisance).shape
+        torch.Size([8, 3, 32, 32])
+    """
+
+    def __init__(
+        self,
+        space: FactorSpace | None = None,
+        *,
+        resolution: int = 32,
+        n_points: int = 40,
+        extent: float = 6.0,
+        normalize: str = "row",
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        if space is not None and not isinstance(space, FactorSpace):
+            raise bad_value("space", type(space).__name__, "a spirograph.FactorSpace")
+        super().__init__(
+            "spirograph", space, device=device, dtype=dtype, resolution=resolution, n_points=n_points, extent=extent, normalize=normalize
+        )
+
+    @property
+    def n_points(self) -> int:
+        return self.options["n_points"]
+
+    @property
+    def extent(self) -> float:
+        return self.options["extent"]
+
+    @property
+    def normalize(self) -> str:
+        return self.options["normalize"]
+
+    def __repr__(self) -> str:
+        return (
+            f"Spirograph(resolution={self.resolution}, n_points={self.n_points}, extent={self.extent:g}, "
+            f"normalize={self.normalize!r}, device={str(self.device)!r}, dtype={self.dtype}, space={self.space!r})"
+        )
 
 
 def _check_finite(argument: str, value: torch.Tensor, names: tuple[str, ...]) -> None:

@@ -20,7 +20,7 @@ from ._io import check_output_path, write_atomic
 from ._validate import bad_value, check_int, unknown_name
 from .factors import FACTOR_NAMES, FactorSpace
 from .generator import Spirograph
-from .render import render
+from .generators.spirograph.render import render
 
 
 def _formats() -> dict:

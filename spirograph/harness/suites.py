@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .._validate import bad_value, check_int, unknown_name
-from ..render import MAX_RESOLUTION
+from ..generators.spec import MAX_RESOLUTION
 from ..shifts import SHIFT_FAMILIES
 
 AVERAGING_DRAWS: tuple[int, ...] = (1, 2, 3, 4, 5, 10, 20, 30)

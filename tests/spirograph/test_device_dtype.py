@@ -11,8 +11,8 @@ import torch
 
 import spirograph
 from spirograph import Spirograph
-from spirograph.dense import render_dense
-from spirograph.render import render_unchecked
+from spirograph.generators.spirograph.dense import render_dense
+from spirograph.generators.spirograph.render import render_unchecked
 
 DEVICES = [
     pytest.param("cpu", id="cpu"),

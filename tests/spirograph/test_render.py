@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import spirograph
-from spirograph.dense import render_dense
-from spirograph.render import curve_points, exponent_floor, intensity, render_unchecked
+from spirograph.generators.spirograph.dense import render_dense
+from spirograph.generators.spirograph.render import curve_points, exponent_floor, intensity, render_unchecked
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "invclr_original_f32.npz"
 

@@ -12,7 +12,7 @@ from typing import Mapping
 
 import torch
 
-from ._validate import check_choice
+from ..._validate import check_choice
 from .render import NORMALIZATIONS, check_factors
 
 

@@ -11,17 +11,17 @@ import math
 from typing import Mapping
 
 import torch
-from torch.autograd import forward_ad
 
-from ._validate import bad_value, check_choice, check_int, check_positive_float, unknown_name
-from .factors import FACTOR_NAMES
+from ..._validate import check_choice, check_int, check_positive_float
+from ..spec import MAX_RESOLUTION, check_factor_mapping, differentiated
+from .factors import FACTOR_NAMES, POSITIVE
 
 NORMALIZATIONS = ("row", "image")
-MAX_RESOLUTION = 4096
-"""The largest image side accepted: one 4096² RGB float32 image is already 200 MB."""
-DTYPES = (torch.float32, torch.float64)
-"""The dtypes ``render`` accepts: the phase reaches ~280 rad, beyond half precision."""
+MAX_POINTS = 65_536
+"""The most curve points accepted: one image's kernel factors (2·T·R values) stay within 2 GB at R = 4096."""
 DTYPE_RULE = "a floating dtype, torch.float32 or torch.float64 (half precision cannot hold the ~280 rad phase)"
+OPTIONS = {"resolution": 32, "n_points": 40, "extent": 6.0, "normalize": "row"}
+"""The render options and their defaults (PROTOCOL.md §1)."""
 _EPS = 1e-8  # added to the normaliser, as the original code does
 CPU_BLOCK_BYTES = 128 * (2 * 40 * 32 + 3 * 32 * 32) * 4
 """Working set of one block per CPU thread (2.9 MB): the (b, 2, T, R) kernel, (b, R, R) intensity
@@ -256,21 +256,6 @@ def _render_into(
         torch.bmm(coef[lo:hi], operand[:n], out=flat[lo:hi])
 
 
-_is_transformed = getattr(getattr(torch._C, "_functorch", None), "is_functorch_wrapped_tensor", lambda value: False)
-
-
-def differentiated(factors: Mapping[str, torch.Tensor]) -> bool:
-    """Whether autograd sees the render: reverse mode, forward-mode duals or a torch.func transform.
-
-    Only a render nothing differentiates may take the in-place, buffer-reusing path (forward mode
-    has no formula for ``out=`` kernels).
-    """
-    values = factors.values()
-    if torch.is_grad_enabled() and any(v.requires_grad for v in values):
-        return True
-    return any(_is_transformed(v) or forward_ad.unpack_dual(v).tangent is not None for v in values)
-
-
 def block_size(
     device: torch.device, resolution: int = 32, n_points: int = 40, dtype: torch.dtype = torch.float32, *, grad: bool = False
 ) -> int:
@@ -369,49 +354,26 @@ def render(
             autocast render in float32), non-finite values, ``b <= 0`` or ``sigma <= 0``, or bad
             keyword values.
     """
-    resolution = check_int("resolution", resolution, 2, MAX_RESOLUTION)
-    n_points = check_int("n_points", n_points, 2)
-    extent = check_positive_float("extent", extent)
-    check_choice("normalize", normalize, NORMALIZATIONS)
+    options = check_options(dict(resolution=resolution, n_points=n_points, extent=extent, normalize=normalize))
     check_factors(factors)
-    return render_unchecked(factors, resolution=resolution, n_points=n_points, extent=extent, normalize=normalize)
+    return render_unchecked(factors, **options)
+
+
+def check_options(options: dict) -> dict:
+    """The one validator of Spirograph's render options: the complete mapping, normalised.
+
+    Raises:
+        ValueError: ``resolution`` outside [2, MAX_RESOLUTION], ``n_points`` outside
+            [2, MAX_POINTS], ``extent`` not a finite number > 0, ``normalize`` not in NORMALIZATIONS.
+    """
+    return {
+        "resolution": check_int("resolution", options["resolution"], 2, MAX_RESOLUTION),
+        "n_points": check_int("n_points", options["n_points"], 2, MAX_POINTS),
+        "extent": check_positive_float("extent", options["extent"]),
+        "normalize": check_choice("normalize", options["normalize"], NORMALIZATIONS),
+    }
 
 
 def check_factors(factors: Mapping[str, torch.Tensor]) -> None:
     """Validate a factor mapping for ``render``; raises ValueError naming the offending entry."""
-    if not isinstance(factors, Mapping):
-        raise bad_value("factors", type(factors).__name__, "a mapping from factor name to 1-D tensor")
-    for name in factors:
-        if name not in FACTOR_NAMES:
-            raise unknown_name("factor", name, FACTOR_NAMES)
-    missing = [n for n in FACTOR_NAMES if n not in factors]
-    if missing:
-        raise bad_value("factors", sorted(factors, key=str), f"all ten factors; missing {missing}")
-    first = factors[FACTOR_NAMES[0]]
-    for name in FACTOR_NAMES:
-        value = factors[name]
-        arg = f"factors[{name!r}]"
-        if not isinstance(value, torch.Tensor):
-            raise bad_value(arg, type(value).__name__, "a torch.Tensor")
-        if value.dtype not in DTYPES:
-            raise bad_value(f"{arg}.dtype", value.dtype, DTYPE_RULE)
-        if value.ndim != 1:
-            raise bad_value(f"{arg}.shape", tuple(value.shape), "a 1-D tensor of length B")
-        if value.shape != first.shape:
-            raise bad_value(f"{arg}.shape", tuple(value.shape), f"length {first.shape[0]} like factors['m']")
-        if value.device != first.device:
-            raise bad_value(f"{arg}.device", str(value.device), f"{first.device} like factors['m']")
-        if value.dtype != first.dtype:
-            raise bad_value(f"{arg}.dtype", value.dtype, f"{first.dtype} like factors['m']")
-    # One host sync for all checks of values.
-    stacked = torch.stack([factors[n].detach() for n in FACTOR_NAMES])
-    finite = torch.isfinite(stacked).all(dim=1)
-    positive = torch.stack([(factors[n].detach() > 0).all() for n in ("b", "sigma")])
-    finite, positive = finite.tolist(), positive.tolist()
-    for name, ok in zip(FACTOR_NAMES, finite):
-        if not ok:
-            raise bad_value(f"factors[{name!r}]", "non-finite values (NaN or inf)", "finite values")
-    for name, ok in zip(("b", "sigma"), positive):
-        if not ok:
-            low = factors[name].detach().min().item()
-            raise bad_value(f"factors[{name!r}]", f"min {low:g}", f"{name} > 0")
+    check_factor_mapping(factors, FACTOR_NAMES, POSITIVE, owner="generator 'spirograph'")

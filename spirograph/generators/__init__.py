@@ -1,0 +1,74 @@
+"""The generator registry: ``get(name)`` and ``list()`` over every generator's frozen spec.
+
+Each generator lives in its own folder ``spirograph/generators/<name>/`` whose ``spec.py``
+defines ``SPEC`` (a ``GeneratorSpec``; its module docstring says what to provide). The folders are
+found on first use, so adding a generator is adding a folder; ``register`` adds a spec defined
+elsewhere (a user's own generator) for the running process.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from .._validate import bad_value, unknown_name
+from .spec import GeneratorSpec
+
+DEFAULT = "spirograph"
+"""The generator every entry point uses unless told otherwise (and the one of 0.1/0.2 files)."""
+
+_REGISTRY: dict[str, GeneratorSpec] = {}
+_discovered = False
+
+
+def _discover() -> None:
+    """Import ``<folder>/spec.py`` of every generator folder once, registering its ``SPEC``."""
+    global _discovered
+    if _discovered:
+        return
+    _discovered = True
+    for module in sorted(m.name for m in pkgutil.iter_modules(__path__) if m.ispkg):
+        spec = importlib.import_module(f"{__name__}.{module}.spec").SPEC
+        if spec.name != module:
+            raise bad_value(f"{__name__}.{module}.spec.SPEC.name", spec.name, f"the folder's name {module!r}")
+        _REGISTRY.setdefault(spec.name, spec)
+
+
+def register(spec: GeneratorSpec, *, overwrite: bool = False) -> GeneratorSpec:
+    """Add ``spec`` to the registry under ``spec.name`` (for this process).
+
+    Raises:
+        ValueError: not a ``GeneratorSpec``, or the name is taken and ``overwrite`` is false.
+    """
+    if not isinstance(spec, GeneratorSpec):
+        raise bad_value("spec", type(spec).__name__, "a spirograph.generators.GeneratorSpec")
+    _discover()
+    if spec.name in _REGISTRY and _REGISTRY[spec.name] is not spec and not overwrite:
+        raise bad_value("spec.name", spec.name, f"a name not yet registered (taken: {', '.join(sorted(_REGISTRY))})")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def get(name: "str | GeneratorSpec" = DEFAULT) -> GeneratorSpec:
+    """The registered generator called ``name`` (a ``GeneratorSpec`` is returned as is).
+
+    Raises:
+        ValueError: unknown name: ``unknown generator 'x'; did you mean 'y'? available: ...``.
+    """
+    if isinstance(name, GeneratorSpec):
+        return name
+    if not isinstance(name, str):
+        raise bad_value("generator", name, "a generator name such as 'spirograph'")
+    _discover()
+    if name not in _REGISTRY:
+        raise unknown_name("generator", name, _REGISTRY)
+    return _REGISTRY[name]
+
+
+def list() -> tuple[str, ...]:  # noqa: A001 - the registry's public verb, as in timm's list_models
+    """Names of the registered generators, sorted."""
+    _discover()
+    return tuple(sorted(_REGISTRY))
+
+
+__all__ = ["DEFAULT", "GeneratorSpec", "get", "list", "register"]
