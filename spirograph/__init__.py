@@ -1,10 +1,15 @@
-"""Spirograph: a differentiable, GPU-batched synthetic benchmark for representation learning."""
+"""Spirograph: differentiable, GPU-batched synthetic-image generators (Spirograph first) for representation learning."""
 
+from . import generators
 from ._version import __version__
 from .factors import DEFAULT_CONTENT, DEFAULT_NUISANCE, DEFAULT_RANGES, FACTOR_GROUPS, FACTOR_NAMES, Factor, FactorSpace
-from .generator import Spirograph
-from .generators.spirograph.render import render
+from .generator import Generator, Spirograph
+from .generators import GeneratorSpec
 from .harness.score import score
+
+# The 0.2 module path spirograph.render.<name> is imported first, then the name is bound to the
+# function, as in 0.1/0.2.
+from .render import render  # noqa: E402, I001
 
 __all__ = [
     "__version__",
@@ -15,6 +20,9 @@ __all__ = [
     "FACTOR_NAMES",
     "Factor",
     "FactorSpace",
+    "Generator",
+    "GeneratorSpec",
+    "generators",
     "render",
     "Spirograph",
     "score",

@@ -42,6 +42,11 @@ class ShiftFamily:
     levels: tuple[float, ...]
     title: str
 
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise bad_value("kind", self.kind, "one of " + ", ".join(repr(k) for k in KINDS))
+        object.__setattr__(self, "levels", tuple(check_level("levels", level) for level in self.levels))
+
     @property
     def split_levels(self) -> tuple[float, ...]:
         """The levels written as shift splits by default (level 0 is the test split itself)."""

@@ -71,4 +71,5 @@ def list() -> tuple[str, ...]:  # noqa: A001 - the registry's public verb, as in
     return tuple(sorted(_REGISTRY))
 
 
-__all__ = ["DEFAULT", "GeneratorSpec", "get", "list", "register"]
+# ``list`` is left out of ``*`` imports, which would otherwise shadow the builtin.
+__all__ = ["DEFAULT", "GeneratorSpec", "get", "register"]

@@ -300,6 +300,21 @@ class GeneratorSpec:
     def __repr__(self) -> str:
         return f"GeneratorSpec({self.name!r}, version={self.version}, factors={self.names})"
 
+    def __reduce__(self):
+        # Pickled by reference to the registry (worker processes, DataLoader workers): a spec holds
+        # functions and read-only mappings, and must be the one registered under its name anyway.
+        return (_registered, (self.name, self.version))
+
+
+def _registered(name: str, version: int) -> GeneratorSpec:
+    """The registered spec ``name`` (what an unpickled spec resolves to); its version must match."""
+    from . import get
+
+    spec = get(name)
+    if spec.version != version:
+        raise bad_value(f"generator {name!r} version", version, f"the registered version {spec.version}")
+    return spec
+
 
 _is_transformed = getattr(getattr(torch._C, "_functorch", None), "is_functorch_wrapped_tensor", lambda value: False)
 

@@ -95,3 +95,47 @@ def test_relative_module_spec_is_refused():
 
     with pytest.raises(ValueError, match=r"^encoder='\.\.x:y': expected an importable module"):
         load_encoder("..x:y")
+
+
+# -- issue: errors that should be one line (each case failed on 0.2: no error, NaN images, or another exception type) --
+def _bad_b_content():
+    content = Spirograph(resolution=8).sample_content(3, seed=0)
+    content[1, 1] = -0.5  # column 1 is b
+    return content
+
+
+ONE_LINE_CASES = [
+    ("views b <= 0", lambda: Spirograph(resolution=8).views(_bad_b_content(), seed=0), r"^content\[:, 1\]=.min -0.5 in column .b..: expected b > 0$"),
+    ("Spirograph device meta", lambda: Spirograph(device="meta"), r"^device='meta': expected a device that holds values"),
+    ("views k beyond memory", lambda: Spirograph(resolution=8).views(_content(), k=10**9, seed=0), r"^k=1000000000: expected a size whose views of 2 items fit in memory"),
+    ("items n beyond memory", lambda: Spirograph(resolution=8).items(2**40, seed=0), r"^n=1099511627776: expected a size whose images fit in memory"),
+    ("render n_points", lambda: render(_factors(), n_points=10**8), r"^n_points=100000000: expected an integer in \[2, 65536\]$"),
+    ("with_roles content=5", lambda: FactorSpace().with_roles(content=5), r"^content=5: expected a list of factor names$"),
+    ("items start past int64", lambda: Spirograph(resolution=8).items(10, seed=0, start=2**63 - 5), r"^start=9223372036854775803: expected an integer in \[0, 9223372036854775798\]"),
+    ("with_range strings", lambda: FactorSpace().with_range("m", "1", "2"), r"^range of 'm'=\('1', '2'\): expected two finite numbers"),
+    ("FactorSpace ranges strings", lambda: FactorSpace({"h": ("1", "2")}), r"^range of 'h'=\('1', '2'\): expected two finite numbers"),
+]
+
+
+@pytest.mark.parametrize("call, message", [c[1:] for c in ONE_LINE_CASES], ids=[c[0] for c in ONE_LINE_CASES])
+def test_api_mistakes_raise_one_value_error_naming_the_argument(call, message):
+    with pytest.raises(ValueError, match=message) as info:
+        call()
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a build or machine without CUDA")
+def test_cuda_device_without_cuda_is_one_value_error():
+    with pytest.raises(ValueError, match=r"^device='cuda': expected a device available here: cpu"):
+        Spirograph(device="cuda")
+
+
+def test_views_refuse_non_positive_sigma_and_keep_valid_content():
+    gen = Spirograph(resolution=8)
+    content = gen.sample_content(2, seed=0)
+    bad = content.clone()
+    bad[0, 2] = 0.0  # column 2 is sigma
+    with pytest.raises(ValueError, match=r"^content\[:, 2\]=.min 0 in column .sigma..: expected sigma > 0$"):
+        gen.views(bad, seed=0)
+    images, _ = gen.views(content, seed=0)
+    assert torch.isfinite(images).all()
