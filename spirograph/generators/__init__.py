@@ -9,6 +9,7 @@ elsewhere (a user's own generator) for the running process.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
 
 from .._validate import bad_value, unknown_name
@@ -22,12 +23,17 @@ _discovered = False
 
 
 def _discover() -> None:
-    """Import ``<folder>/spec.py`` of every generator folder once, registering its ``SPEC``."""
+    """Import ``<folder>/spec.py`` of every generator folder once, registering its ``SPEC``.
+
+    Folders without a ``spec.py`` are skipped; an error inside one is raised, not hidden.
+    """
     global _discovered
     if _discovered:
         return
     _discovered = True
     for module in sorted(m.name for m in pkgutil.iter_modules(__path__) if m.ispkg):
+        if importlib.util.find_spec(f"{__name__}.{module}.spec") is None:
+            continue  # a folder without spec.py is not (yet) a generator
         spec = importlib.import_module(f"{__name__}.{module}.spec").SPEC
         if spec.name != module:
             raise bad_value(f"{__name__}.{module}.spec.SPEC.name", spec.name, f"the folder's name {module!r}")
