@@ -63,6 +63,29 @@ FACTOR_GROUPS: dict[str, tuple[str, ...]] = {
 }
 """Named groups a shift can target, besides any single factor name."""
 
+POSITIVE: tuple[str, ...] = ("roundness", "aspect", "scale")
+"""Factors that must stay strictly positive: the renderer divides by scale and aspect and raises to 1/roundness."""
+
+COLOURS: tuple[str, ...] = FACTOR_GROUPS["colour"]
+"""Factors that are colour channels (foreground and background RGB)."""
+
+DESCRIPTIONS: dict[str, str] = {
+    "roundness": "superellipse exponent p: diamond (1), circle (2), rounded square (4)",
+    "aspect": "ratio of the second half-axis to the first",
+    "lobes": "amplitude of the k-fold radial modulation 1 + lobes·cos kθ",
+    "x": "centre along the image columns (canvas [-1, 1], left to right)",
+    "y": "centre along the image rows (canvas [-1, 1], top to bottom)",
+    "angle": "rotation in radians, turning x towards y",
+    "scale": "first half-axis in canvas units",
+    "fg_r": "foreground red",
+    "fg_g": "foreground green",
+    "fg_b": "foreground blue",
+    "bg_r": "background red",
+    "bg_g": "background green",
+    "bg_b": "background blue",
+}
+"""One line per factor, for listings."""
+
 SMOOTHING = 0.01
 """ε of the shape's definition, in half-axis units: |u| is √(u² + ε²) and r is √(u² + w² + ε²), so
 the diamond's corners are rounded within about ε of the vertex and the centre is smooth."""

@@ -18,7 +18,7 @@ from typing import Mapping
 import torch
 
 from ..._validate import bad_value, unknown_name
-from ...render import MAX_RESOLUTION, differentiated
+from ..spec import MAX_RESOLUTION, differentiated
 from .factors import FACTOR_NAMES, LOBE_COUNT, SMOOTHING, TAU, check_options
 
 DTYPES = (torch.float32, torch.float64)
@@ -231,9 +231,18 @@ def block_size(device: torch.device, resolution: int = 32, dtype: torch.dtype = 
 
 
 def render_into(
-    out: torch.Tensor, factors: Mapping[str, torch.Tensor], *, tau: float = TAU, lobe_count: int = LOBE_COUNT, block: int | None = None
+    out: torch.Tensor,
+    factors: Mapping[str, torch.Tensor],
+    *,
+    resolution: int | None = None,
+    tau: float = TAU,
+    lobe_count: int = LOBE_COUNT,
+    block: int | None = None,
 ) -> None:
-    """Render without autograd into a preallocated contiguous ``out`` (B, 3, R, R) (trusted callers, no checks)."""
+    """Render without autograd into a preallocated contiguous ``out`` (B, 3, R, R) (trusted callers, no checks).
+
+    ``resolution``, if given, must equal ``out``'s last dimension (it is taken from ``out``).
+    """
     if out.shape[0] == 0:
         return
     block = block_size(out.device, out.shape[-1], out.dtype) if block is None else block

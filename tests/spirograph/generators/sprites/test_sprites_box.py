@@ -6,9 +6,10 @@ import math
 import pytest
 import torch
 
-from spirograph.generators.sprites import DEFAULT_RANGES, FACTOR_NAMES, check_box, check_options, extent, render
+from spirograph.generators.sprites import DEFAULT_RANGES, FACTOR_GROUPS, FACTOR_NAMES, check_box, check_options, extent, render
 from spirograph.generators.sprites.factors import CANVAS_MARGIN, INNER_MARGIN
 from spirograph.generators.sprites.reference import render_supersampled
+from spirograph.generators.sprites.shifts import FAMILIES
 
 POSE_AND_FORM = ("roundness", "aspect", "lobes", "x", "y", "scale")
 
@@ -132,3 +133,20 @@ def test_bad_factor_mappings_one_line():
         assert str(error.value).startswith(start) and part in str(error.value) and "\n" not in str(error.value)
     with pytest.raises(ValueError, match=r"^tau=0: expected a finite number > 0$"):
         render(f, tau=0)
+
+
+def shifted(family, level):
+    names = FACTOR_GROUPS.get(family.target, (family.target,))
+    move = (level, level) if family.kind == "mean" else (-level, level)
+    return {n: (lo + move[0], hi + move[1]) if n in names else (lo, hi) for n, (lo, hi) in DEFAULT_RANGES.items()}
+
+
+def test_every_shift_level_is_feasible_and_the_next_step_is_not():
+    for family in FAMILIES:
+        for level in family.levels:
+            check_box(shifted(family, level), **GOOD)
+    beyond = {"scale_mean": -0.1, "position_width": 0.11}
+    for family in FAMILIES:
+        if family.key in beyond:
+            with pytest.raises(ValueError, match=r"^(range of 'scale'|range of 'x')"):
+                check_box(shifted(family, beyond[family.key]), **GOOD)
