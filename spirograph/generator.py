@@ -89,6 +89,8 @@ class Generator:
         self.spec = spec
         self.space = space
         self.options = spec.render_options(options)
+        if spec.check_space is not None:
+            spec.check_space({n: (f.low, f.high) for n, f in space.factors.items()}, self.options)
         self.resolution = self.options["resolution"]
         self.device = check_device(device)
         self.dtype = dtype

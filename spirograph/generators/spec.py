@@ -48,6 +48,12 @@ every other generator. What to provide:
     ``render_into_fn(out, factors, **options) -> None``: a no-grad fast path writing into a
     preallocated contiguous ``out`` (B, 3, R, R); bit-identical to ``render_fn`` per image.
     Without it ``render_fn`` is used under ``torch.no_grad``.
+``check_space`` (optional)
+    ``check_space(ranges, options) -> None``: refuses, with one ``bad_value`` line naming what to
+    change, a box of factor ranges (name -> (low, high), pinned factors as low == high) that the
+    generator cannot draw at these validated render options (a shape that leaves the canvas, a
+    resolution too small for an edge width). ``Generator`` calls it for every space it is given,
+    shifted spaces included, so nothing is sampled, rendered or written from such a box.
 ``reference_fn`` (optional)
     A slow, obviously correct transcription of the generator's formula with ``render_fn``'s
     signature; the contract test compares the two in float64 within 1e-9.
@@ -111,6 +117,7 @@ class GeneratorSpec:
     shifts: tuple[Any, ...] = ()
     render_into_fn: Callable[..., None] | None = None
     reference_fn: Callable[..., torch.Tensor] | None = None
+    check_space: Callable[[Mapping[str, tuple[float, float]], Mapping[str, Any]], None] | None = None
     suites: str | None = None
     descriptions: Mapping[str, str] = field(default_factory=dict)
     stream_namespace: str | None = None

@@ -117,6 +117,11 @@ _OPEN_LOW = ("aspect", "scale")  # a zero aspect or scale is a degenerate shape
 _DIRECTIONS = 8192  # directions on which the box's extreme radii are evaluated
 
 
+def _shown(pair) -> tuple[float, float]:
+    """A range as an error message shows it: 10 significant digits, so (0.15, 0.30000000000000004) reads (0.15, 0.3)."""
+    return tuple(float(f"{v:.10g}") for v in pair)
+
+
 def check_options(resolution: Any, tau: Any, lobe_count: Any, max_resolution: int) -> tuple[int, float, int]:
     """Validate the rendering options alone; returns them as (int, float, int).
 
@@ -135,9 +140,9 @@ def check_range(name: str, low: float, high: float) -> None:
     if name in _LIMITS:
         lo, hi, rule = _LIMITS[name]
         if low < lo or high > hi or (name in _OPEN_LOW and low <= lo):
-            raise bad_value(f"range of {name!r}", (low, high), rule)
+            raise bad_value(f"range of {name!r}", _shown((low, high)), rule)
     if name == "angle" and high - low >= math.pi:
-        raise bad_value("range of 'angle'", (low, high), "a width below π (half a turn), so a change of angle is a real change")
+        raise bad_value("range of 'angle'", _shown((low, high)), "a width below π (half a turn), so a change of angle is a real change")
 
 
 def _boundary_radii(roundness: float, lobes: float, lobe_count: int, *, lower: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -196,7 +201,7 @@ def check_box(ranges: Mapping[str, tuple[float, float]], *, resolution: int, tau
         allowed = ranges["scale"][1] * limit / circumradius
         raise bad_value(
             "range of 'scale'",
-            tuple(ranges["scale"]),
+            _shown(ranges["scale"]),
             f"scale <= {allowed:.4g}: the largest shape reaches {circumradius:.4g} from its centre, beyond the canvas "
             f"(edge {CANVAS_MARGIN:g}·tau px inside it at resolution {resolution})",
         )
@@ -204,7 +209,7 @@ def check_box(ranges: Mapping[str, tuple[float, float]], *, resolution: int, tau
         name = max(("x", "y"), key=lambda n: max(abs(v) for v in ranges[n]))
         raise bad_value(
             f"range of {name!r}",
-            tuple(ranges[name]),
+            _shown(ranges[name]),
             f"|{name}| <= {limit - circumradius:.4g}: the largest shape reaches {circumradius:.4g} from its centre, "
             f"and its edge must stay {CANVAS_MARGIN:g}·tau px inside the canvas at resolution {resolution}",
         )
@@ -214,7 +219,7 @@ def check_box(ranges: Mapping[str, tuple[float, float]], *, resolution: int, tau
         if extent(DEFAULT_RANGES, lobe_count)[0] >= need:  # the default box fits: the ranges are what shrank it
             low = ranges["scale"][0] * need / inradius
             raise bad_value(
-                "range of 'scale'", tuple(ranges["scale"]), f"scale >= {low:.4g} at resolution {resolution}, tau={tau:g}: {thinnest}"
+                "range of 'scale'", _shown(ranges["scale"]), f"scale >= {low:.4g} at resolution {resolution}, tau={tau:g}: {thinnest}"
             )
         raise bad_value(
             "resolution",

@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 from ..spec import MAX_RESOLUTION, GeneratorSpec
-from .factors import COLOURS, DEFAULT_CONTENT, DEFAULT_RANGES, DESCRIPTIONS, FACTOR_GROUPS, LOBE_COUNT, POSITIVE, TAU, check_options
+from .factors import (
+    COLOURS,
+    DEFAULT_CONTENT,
+    DEFAULT_RANGES,
+    DESCRIPTIONS,
+    FACTOR_GROUPS,
+    LOBE_COUNT,
+    POSITIVE,
+    TAU,
+    check_box,
+    check_options,
+)
 from .reference import render_plain
 from .render import render_into, render_unchecked
 from .shifts import FAMILIES
@@ -23,6 +34,11 @@ def validate_options(options: dict) -> dict:
     return {"resolution": resolution, "tau": tau, "lobe_count": lobe_count}
 
 
+def check_space(ranges, options) -> None:
+    """Refuse a box whose shape could leave the canvas or be thinner than its edge at these options (``check_box``)."""
+    check_box(ranges, resolution=options["resolution"], tau=options["tau"], lobe_count=options["lobe_count"])
+
+
 SPEC = GeneratorSpec(
     name="sprites",
     # Version 1: the renderer of PROTOCOL.md §S1 as first released.
@@ -35,6 +51,7 @@ SPEC = GeneratorSpec(
     render_fn=render_unchecked,
     render_into_fn=render_into,
     reference_fn=render_plain,
+    check_space=check_space,
     positive=POSITIVE,
     groups=FACTOR_GROUPS,
     colours=COLOURS,

@@ -17,8 +17,21 @@ from spirograph import FactorSpace, Generator, generators
 TINY = 8  # resolution of every render here: the contract is about behaviour, not size
 
 
+def _tiny(spec):
+    """The smallest resolution from TINY up at which the spec draws its default box (its ``check_space``)."""
+    for resolution in range(TINY, spec.options["resolution"] + 1):
+        if spec.check_space is None:
+            return resolution
+        try:
+            spec.check_space(dict(spec.factors), spec.render_options(resolution=resolution))
+            return resolution
+        except ValueError:
+            continue
+    return spec.options["resolution"]
+
+
 def _options(spec, **extra):
-    return spec.render_options({"resolution": TINY, **extra})
+    return spec.render_options({"resolution": _tiny(spec), **extra})
 
 
 def _float64_factors(spec, n=2, seed=0):
@@ -96,7 +109,7 @@ def test_roles_pins_and_shifts(spec):
 def test_same_seed_same_bytes_across_batches_and_chunks(spec):
     gen = Generator(spec, **_options(spec))
     images, content, nuisance = gen.items(6, seed=5, stream="train")
-    assert images.shape == (6, 3, TINY, TINY) and images.dtype == torch.float32 and torch.isfinite(images).all()
+    assert images.shape == (6, 3, gen.resolution, gen.resolution) and images.dtype == torch.float32 and torch.isfinite(images).all()
     assert content.shape == (6, len(spec.content)) and nuisance.shape == (6, len(spec.nuisance))
     assert torch.equal(gen.items(3, seed=5, stream="train", start=3)[0], images[3:])
     assert torch.equal(gen.render(content, nuisance, chunk_size=1), images)
@@ -116,7 +129,7 @@ def test_views_share_content_and_differ_in_nuisance(spec):
     gen = Generator(spec, **_options(spec))
     content = gen.sample_content(3, seed=0)
     images, nuisance = gen.views(content, k=2, seed=0)
-    assert images.shape == (2, 3, 3, TINY, TINY) and nuisance.shape == (2, 3, len(spec.nuisance))
+    assert images.shape == (2, 3, 3, gen.resolution, gen.resolution) and nuisance.shape == (2, 3, len(spec.nuisance))
     assert not torch.equal(nuisance[0], nuisance[1])
     again, _ = gen.views(content, k=2, seed=0)
     assert torch.equal(images, again)

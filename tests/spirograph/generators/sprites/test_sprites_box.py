@@ -150,3 +150,16 @@ def test_every_shift_level_is_feasible_and_the_next_step_is_not():
         if family.key in beyond:
             with pytest.raises(ValueError, match=r"^(range of 'scale'|range of 'x')"):
                 check_box(shifted(family, beyond[family.key]), **GOOD)
+
+
+def test_generator_refuses_a_box_it_cannot_draw():
+    from spirograph import FactorSpace, Generator
+
+    with pytest.raises(ValueError, match=r"^resolution=16: expected resolution >= 20"):
+        Generator("sprites", resolution=16)
+    with pytest.raises(ValueError, match=r"^range of 'x'=\(-0\.5, 0\.5\): expected \|x\| <= 0\.353"):
+        Generator("sprites", FactorSpace({"x": (-0.5, 0.5)}, generator="sprites"))
+    space = FactorSpace(generator="sprites")
+    with pytest.raises(ValueError, match=r"^range of 'scale'=\(0\.15, 0\.3\): expected scale >= 0\.15"):
+        Generator("sprites", space.shifted("scale", mean_shift=-0.1))
+    Generator("sprites", space.shifted("scale", mean_shift=-0.08))
