@@ -86,6 +86,7 @@ class Panel:
     title: str
     ylabel: str
     log_x: bool = False
+    xlabel: str | None = None
 
 
 def _node(result: ScoreResult, path: str) -> Any:
@@ -135,8 +136,8 @@ def group_panels(group: Group) -> list[Panel]:
     """The panels of a group's grid, from the curves its results record (PROTOCOL.md §5 names them).
 
     Feature averaging first, then one panel per shift family (in the order of the suite record's
-    ``robustness`` block, then any other family the results hold), label efficiency, and any other
-    curve found in the results, in the order first met.
+    ``robustness`` block, then any other family the results hold), label efficiency, the worst-case
+    curve over neighbourhood sizes ε, and any other curve found in the results, in the order first met.
     """
     suite = group.record
     panels: list[Panel] = []
@@ -161,6 +162,11 @@ def group_panels(group: Group) -> list[Panel]:
         panels.append(Panel("label_efficiency.curve", "n_train", "mean_r2",
                             f"label efficiency: probe-training labels\n(tested on {_n(suite.get('n_test'))} contents)", "mean R²",
                             log_x=True))
+    worst = [_node(r, "worst_case.curve") for r in group.members]
+    if any(_is_curve(c) and "epsilon" in c[0] and _is_metric(c[0].get("normalized_mse")) for c in worst):
+        panels.append(Panel("worst_case.curve", "epsilon", "normalized_mse",
+                            f"worst case: neighbourhood size ε\n({_n(suite.get('n_worst_case'))} test contents)",
+                            "normalized MSE (÷ prior variance)", xlabel="ε (fraction of each nuisance factor's range)"))
     known = {p.curve for p in panels}
     for result in group.members:
         for path in _curves(result.to_dict()["metrics"], ""):
@@ -246,7 +252,7 @@ def _draw_panel(ax, panel: Panel, members: Sequence[ScoreResult], styles: dict[s
                 ax.plot([1], [table["value"]], marker="D", markersize=6, markerfacecolor="none", color=colour, linestyle="none")
         drawn = True
     ax.set_title(panel.title, fontsize=9)
-    ax.set_xlabel(literal(panel.axis))
+    ax.set_xlabel(panel.xlabel or literal(panel.axis))
     ax.set_ylabel(panel.ylabel)
     if drawn and log_y and all(v > 0 for line in ax.get_lines() for v in line.get_ydata()):
         ax.set_yscale("log")

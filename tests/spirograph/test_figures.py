@@ -130,3 +130,20 @@ def test_show_grid(split_file, tmp_path, capsys, saved_figures, figure_texts):
     assert main(["show", str(split_file), "--out", str(grid), "--n", "9", "--split", "test"]) == 0
     (figure,) = saved_figures
     assert figure_texts(figure) == [f"{split_file} [test] items 0..8"]  # the file name drawn as typed
+
+
+def test_leaderboard_figure_draws_the_worst_case_curve(figure_texts, legend_overlaps):
+    from spirograph.harness import ScoreResult
+    from spirograph.harness.plots import leaderboard_figure
+
+    data = copy.deepcopy(next(r for r in load_results(shipped_entries()) if r.name == "pixels").to_dict())
+    data["metrics"]["worst_case"] = {
+        "area": {"value": 2.0, "ci": [1.5, 2.5]}, "average_normalized_mse": {"value": 1.0, "ci": [0.8, 1.2]},
+        "curve": [{"epsilon": e, "normalized_mse": {"value": 1 + 4 * e, "ci": [0.8 + 3 * e, 1.2 + 5 * e]},
+                   "mean_mse": {"value": 0.1 + e, "ci": [0.05 + e, 0.2 + e]}} for e in (0.125, 0.25, 0.5, 1.0)],
+    }
+    figure = leaderboard_figure([ScoreResult(data, validate=False)])
+    texts = figure_texts(figure)
+    assert {"worst case: neighbourhood size ε", "(500 test contents)", "ε (fraction of each nuisance factor's range)",
+            "normalized MSE (÷ prior variance)"} <= set(texts)
+    assert len([ax for ax in figure.axes if ax.axison]) == 7 and legend_overlaps(figure) == []
