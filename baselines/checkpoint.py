@@ -26,7 +26,7 @@ _CHECKPOINT_KEYS = ("format", "step", "record", "model", "optimizer", "scheduler
 
 
 class TrainingError(RuntimeError):
-    """Training cannot go on (non-finite loss); the last good checkpoint is kept."""
+    """Training cannot go on (non-finite loss, a full disk); the last good checkpoint is kept."""
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -57,8 +57,8 @@ class RunDir:
     def _check_place(self, *, resume: bool) -> None:
         if self.path.exists() and not self.path.is_dir():
             raise bad_value("--out", str(self.path), "a run directory (the path exists and is not a folder)")
-        if resume and not (self.file(CONFIG_FILE).exists() and self.file(CHECKPOINT_FILE).exists()):
-            raise bad_value("--resume", str(self.path), "a run directory with config.json and checkpoint.pt")
+        if resume and not self.file(CONFIG_FILE).exists():
+            raise bad_value("--resume", str(self.path), "a run directory with config.json (a run to continue)")
 
     @contextlib.contextmanager
     def claim(self, record: Mapping[str, Any], *, resume: bool, overwrite: bool) -> Iterator["RunDir"]:
@@ -81,10 +81,13 @@ class RunDir:
     def prepare(self, record: Mapping[str, Any], *, resume: bool, overwrite: bool) -> None:
         """Create the folder and its config, or check it against an existing one.
 
+        A folder whose run stopped before its first checkpoint (only ``config.json`` and
+        ``metrics.jsonl``) is started again without ``overwrite`` when the config is the same.
+
         Raises:
             ValueError: the folder holds a run and neither ``resume`` (same config) nor
-                ``overwrite`` was given; ``resume`` with a different config or without a checkpoint;
-                ``path`` exists and is not a folder.
+                ``overwrite`` was given; ``resume`` with a different config or without
+                ``config.json``; ``path`` exists and is not a folder.
         """
         record = json.loads(json.dumps(record))  # normalise tuples etc. to their JSON form
         self._check_place(resume=resume)
@@ -96,6 +99,11 @@ class RunDir:
             if diff:
                 raise bad_value("--resume", str(self.path), "the same config as the run being resumed; differs in " + "; ".join(diff))
             return
+        if existing and not overwrite and set(existing) <= {CONFIG_FILE, METRICS_FILE} and config_path.exists():
+            if not _differences(self.read_config(), record):
+                # A run stopped before its first checkpoint left nothing to continue: start it again.
+                self.file(METRICS_FILE).unlink(missing_ok=True)
+                return
         if existing and not overwrite:
             if config_path.exists():
                 diff = _differences(self.read_config(), record)

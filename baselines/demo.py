@@ -27,8 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
+from spirograph import _signals
 from spirograph import cli as spirograph_cli
-from spirograph._validate import check_int, unknown_name
+from spirograph._validate import check_int, command_line, error_line, unknown_name
+from spirograph.cli import flags
 from spirograph.harness.suites import get_suite
 
 from . import train as train_cli
@@ -134,6 +136,8 @@ def _command(entry: Callable[[list[str]], int], argv: list[str], program: str) -
         command = program + " " + " ".join(shlex.quote(a) for a in argv)
         print(f"    $ {command}", flush=True)
         status = entry(argv)
+        if status == 130:  # the command was interrupted and said so in one line
+            raise KeyboardInterrupt
         if status != 0:
             raise DemoError(f"exit status {status}; re-run: {command}")
 
@@ -237,11 +241,13 @@ def run(args: argparse.Namespace) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``spirograph-demo``."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
-        run(args)
+        with _signals.interrupts(), command_line(flags(parser)):
+            run(args)
     except (ValueError, OSError, DemoError) as err:
-        print(f"spirograph-demo: error: {err}", file=sys.stderr)
+        print(f"spirograph-demo: error: {error_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("spirograph-demo: interrupted; re-run the same command to continue", file=sys.stderr)

@@ -12,10 +12,10 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
-from spirograph import FactorSpace, Spirograph
+from spirograph import FactorSpace, Spirograph, _signals
 from spirograph.seeding import stream_key
 
-from .checkpoint import METHOD_REPORT_FILE, RESULT_FILE, VALIDATION_FILE, RunDir, TrainingError, atomic_write_text
+from .checkpoint import CHECKPOINT_FILE, METHOD_REPORT_FILE, RESULT_FILE, VALIDATION_FILE, RunDir, TrainingError, atomic_write_text
 from .config import TrainConfig
 from .encoders import build_encoder
 from .methods import Method, MethodConfig, StepContext, get_method
@@ -97,6 +97,7 @@ class Trainer:
         self.view_generator = torch.Generator(device=device).manual_seed(derived_seed(seed, "baselines/views", rank))
         self.method_generator = torch.Generator(device=device).manual_seed(derived_seed(seed, "baselines/method", rank))
         self.step = 0
+        self.saved_step: int | None = None  # the step of the checkpoint on disk, if any
         # Sums of the step logs since the last metrics line, and their count: checkpointed, so a run
         # resumed between two log lines writes the same means as an uninterrupted one.
         self.window: dict[str, Any] = {"sums": {}, "count": 0}
@@ -127,6 +128,7 @@ class Trainer:
                 "window": self.window,
             }
         )
+        self.saved_step = self.step
 
     def load_checkpoint(self) -> None:
         """Restore the state of the run directory's checkpoint.
@@ -150,8 +152,22 @@ class Trainer:
         except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as err:
             raise ValueError(f"checkpoint={self.run_dir.file('checkpoint.pt')}: does not fit this run ({err})") from None
         self.step = int(state["step"])
+        self.saved_step = self.step
         if self.rank == 0:
             self.run_dir.truncate_metrics(self.step)
+
+    def resume(self) -> bool:
+        """Continue from the run directory's checkpoint; without one (a run stopped before its first), start at step 0.
+
+        Returns:
+            Whether a checkpoint was loaded.
+        """
+        if self.run_dir.file(CHECKPOINT_FILE).exists():
+            self.load_checkpoint()
+            return True
+        if self.rank == 0:
+            self.run_dir.truncate_metrics(0)
+        return False
 
     # -- data ------------------------------------------------------------------------------
     def batch_indices(self, step: int) -> torch.Tensor:
@@ -228,6 +244,7 @@ class Trainer:
         bar = tqdm(total=total, initial=self.step, disable=not self.progress, desc=f"train {self.method.name}", unit="step")
         timed, tick = 0, time.perf_counter()  # throughput counts only this process's steps
         while self.step < total:
+            _signals.check()  # an interrupt Python could not deliver (inside a finalizer) stops the run here
             logs = self.train_step()
             sums = self.window["sums"]
             for k, v in logs.items():

@@ -19,6 +19,10 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
+from spirograph import _signals
+from spirograph._validate import command_line, error_line
+from spirograph.cli import flags
+
 from .checkpoint import CONFIG_FILE, RESULT_FILE
 from .load import load_encoder
 from .methods import get_method
@@ -94,12 +98,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threads is not None:
         torch.set_num_threads(max(1, args.threads))
     try:
-        for run in args.runs:
-            result = rescore(run, suite=args.suite, device=args.device, overwrite=args.overwrite, progress=not args.no_progress)
-            print(f"{run}: {result!r}")
+        with _signals.interrupts(), command_line(flags(parser)):
+            for run in args.runs:
+                result = rescore(run, suite=args.suite, device=args.device, overwrite=args.overwrite, progress=not args.no_progress)
+                print(f"{run}: {result!r}")
     except (ValueError, OSError) as err:
-        print(f"rescore: error: {err}", file=sys.stderr)
+        print(f"rescore: error: {error_line(err)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("rescore: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -23,10 +23,13 @@ from typing import Any, Sequence
 import torch
 import torch.distributed as dist
 
-from spirograph._validate import bad_value, check_int, unknown_name
+from spirograph import _signals
+from spirograph._io import disk_full
+from spirograph._validate import bad_value, check_int, command_line, error_line, unknown_name
+from spirograph.cli import flags
 
 from . import presets as presets_mod
-from .checkpoint import RUN_FILES, RunDir, TrainingError
+from .checkpoint import CHECKPOINT_FILE, RESULT_FILE, RUN_FILES, RunDir, TrainingError
 from .config import TrainConfig
 from .loop import Trainer
 from .methods import available_methods, get_method
@@ -150,48 +153,99 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> Path:
         "method_config": method_cfg.to_dict(),
     }
     run_dir = RunDir(args.out)
-    with contextlib.ExitStack() as stack:
-        if rank == 0:  # rank 0 holds the run directory's lock for the whole run, scoring included
-            stack.enter_context(run_dir.claim(record, resume=args.resume, overwrite=args.overwrite))
-        if world > 1:
-            dist.barrier()
-        trainer = Trainer(
-            method_name=args.method,
-            method_config=method_cfg,
-            train_config=train_cfg,
-            seed=args.seed,
-            device=device,
-            run_dir=run_dir,
-            rank=rank,
-            world_size=world,
-            progress=not args.no_progress,
-        )
-        if args.resume:
-            trainer.load_checkpoint()
-        trainer.fit()
-        if rank == 0:
-            from spirograph.viz import write_run_curves
+    trainer: Trainer | None = None
+    try:
+        with contextlib.ExitStack() as stack:
+            if rank == 0:  # rank 0 holds the run directory's lock for the whole run, scoring included
+                stack.enter_context(run_dir.claim(record, resume=args.resume, overwrite=args.overwrite))
+            if world > 1:
+                dist.barrier()
+            trainer = Trainer(
+                method_name=args.method,
+                method_config=method_cfg,
+                train_config=train_cfg,
+                seed=args.seed,
+                device=device,
+                run_dir=run_dir,
+                rank=rank,
+                world_size=world,
+                progress=not args.no_progress,
+            )
+            if args.resume and not trainer.resume() and rank == 0:
+                print(f"spirograph-train: note: {run_dir.path} has no checkpoint yet; starting from step 0", file=sys.stderr)
+            trainer.fit()
+            result = None
+            if rank == 0:
+                from spirograph.viz import write_run_curves
 
-            write_run_curves(run_dir.path)  # curves.png: the run's metrics.jsonl, drawn at the end of every run
-            if args.validate:
-                trainer.write_validation()
-            if args.suite != SUITES_NONE:
-                command = "spirograph-train " + " ".join(argv)
-                trainer.score(args.suite, name=f"{args.method}-{args.preset}-seed{args.seed}", command=command)
+                write_run_curves(run_dir.path)  # curves.png: the run's metrics.jsonl, drawn at the end of every run
+                if args.validate:
+                    trainer.write_validation()
+                if args.suite != SUITES_NONE:
+                    command = "spirograph-train " + " ".join(argv)
+                    result = trainer.score(args.suite, name=f"{args.method}-{args.preset}-seed{args.seed}", command=command)
+                print(_closing_line(run_dir, trainer, args.suite, result), flush=True)
+    except KeyboardInterrupt:
+        raise Interrupted(_interrupted(run_dir, trainer)) from None
+    except OSError as err:
+        if disk_full(err):
+            raise TrainingError(f"the disk is full; {_kept(run_dir, trainer)}: free some space and rerun with --resume") from None
+        raise
     return run_dir.path
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped the run; the message says what is kept and how to go on."""
+
+
+def _kept(run_dir: RunDir, trainer: Trainer | None) -> str:
+    """What a stopped run keeps: its last good checkpoint, or nothing to continue from."""
+    if trainer is None or trainer.saved_step is None:
+        return f"no checkpoint was written yet ({run_dir.path} restarts from step 0 with --resume)"
+    return f"the last good checkpoint {run_dir.file(CHECKPOINT_FILE)} (step {trainer.saved_step}) is kept"
+
+
+def _interrupted(run_dir: RunDir, trainer: Trainer | None) -> str:
+    if trainer is None:
+        return "interrupted before training started"
+    total = trainer.cfg.total_steps
+    if trainer.step >= total and trainer.saved_step == total:
+        return (
+            f"interrupted after training finished (step {total}, checkpoint kept in {run_dir.path}); "
+            "rerun with --resume to write the curves and the score"
+        )
+    where = f"interrupted at step {trainer.step} of {total}"
+    if trainer.saved_step is None:
+        return f"{where}, before the first checkpoint: rerun with --resume to start again from step 0"
+    return f"{where}; {_kept(run_dir, trainer)}: rerun with --resume to continue"
+
+
+def _closing_line(run_dir: RunDir, trainer: Trainer, suite: str, result) -> str:
+    """One line at the end of a run: the score, if any, and where every output is."""
+    files = ", ".join(f"{name} {run_dir.path / name}" for name in ("curves.png", "encoder.pt", "checkpoint.pt"))
+    line = f"spirograph-train: trained {trainer.method.name} for {trainer.step} steps; "
+    if result is not None:
+        r2, mse = result.metric("linear.mean_r2"), result.metric("linear.mean_mse")
+        line += f"{suite} suite: linear mean R² {r2:.3f}, mean MSE {mse:.3g} ({run_dir.file(RESULT_FILE)}); "
+    return line + files
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``spirograph-train``; returns the exit code (2 for bad input, 1 for a failed run)."""
+    """Entry point of ``spirograph-train``; returns the exit code (2 for bad input, 1 for a failed run, 130 when interrupted)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
-        run(args, argv)
+        with _signals.interrupts(), command_line(flags(parser)):
+            run(args, argv)
+    except KeyboardInterrupt as err:
+        print(f"spirograph-train: {err or 'interrupted'}", file=sys.stderr)
+        return 130
     except (ValueError, OSError) as err:
-        print(f"spirograph-train: error: {err}", file=sys.stderr)
+        print(f"spirograph-train: error: {error_line(err)}", file=sys.stderr)
         return 2
     except TrainingError as err:
-        print(f"spirograph-train: training stopped: {err}", file=sys.stderr)
+        print(f"spirograph-train: training stopped: {error_line(err)}", file=sys.stderr)
         return 1
     finally:
         if dist.is_available() and dist.is_initialized():
@@ -202,5 +256,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 __all__ = ["RUN_FILES", "TrainingError", "build_parser", "main", "run", "split_overrides"]
 
 if __name__ == "__main__":
-    with contextlib.suppress(KeyboardInterrupt):
-        sys.exit(main())
+    sys.exit(main())

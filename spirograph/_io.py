@@ -12,10 +12,12 @@ import contextlib
 import errno
 import os
 import secrets
+import stat
 from pathlib import Path
-from typing import Callable, Iterator, Union
+from typing import Callable, Iterator, Mapping, Union
 
-from ._validate import bad_value
+from . import _signals
+from ._validate import bad_value, option
 
 try:  # POSIX advisory locks; on platforms without fcntl ``exclusive_lock`` cannot lock
     import fcntl
@@ -30,8 +32,9 @@ class OutputLockedError(BlockingIOError):
     """Another live process holds the write lock of this output."""
 
 
-def _exists_message(path: Path) -> str:
-    return f"output {str(path)!r} exists; pass overwrite (--overwrite) to replace it"
+def exists_message(path: Path) -> str:
+    """The one wording of "this output exists" (naming the flag at the command line, the keyword in Python)."""
+    return f"output {str(path)!r} exists; pass {option('overwrite')} to replace it"
 
 
 def check_output_path(path: str | os.PathLike, *, overwrite: bool) -> Path:
@@ -55,8 +58,48 @@ def check_output_path(path: str | os.PathLike, *, overwrite: bool) -> Path:
     if not os.access(parent, os.W_OK | os.X_OK):
         raise PermissionError(f"directory {str(parent)!r} of output {str(path)!r} is not writable")
     if (path.exists() or path.is_symlink()) and not overwrite:
-        raise FileExistsError(_exists_message(path))
+        raise FileExistsError(exists_message(path))
     return path
+
+
+def disk_full(err: BaseException) -> bool:
+    """Whether an error says the disk (or the user's quota) is full, also as HDF5 words it."""
+    if not isinstance(err, OSError):
+        return False
+    return err.errno in (errno.ENOSPC, errno.EDQUOT) or f"errno = {errno.ENOSPC}," in str(err)
+
+
+def _identity(path: str | os.PathLike):
+    # The same inode catches hard links and symbolic links; a path not yet there by its real path.
+    try:
+        status = os.stat(path)
+        return status.st_dev, status.st_ino
+    except OSError:
+        return os.path.realpath(path)
+
+
+def refuse_inputs(outputs: Mapping[str, str | os.PathLike | None], inputs: Mapping[str, str | os.PathLike | None]) -> None:
+    """Refuse an output that is one of the command's inputs (with or without ``--overwrite``), or two outputs that are one file.
+
+    Args:
+        outputs: flag -> output path (None: not asked for), e.g. ``{"--out": "r.json"}``.
+        inputs: what names each input -> its path (None: not given), e.g. ``{"--weights": "w.pt"}``.
+
+    Raises:
+        ValueError: ``--out 'w.pt': expected a file that is not one of the command's inputs (it is the --weights file 'w.pt')``.
+    """
+    given = {_identity(path): (what, path) for what, path in inputs.items() if path is not None}
+    seen: dict = {}
+    for flag, output in outputs.items():
+        if output is None:
+            continue
+        real = _identity(output)
+        if real in given:
+            what, path = given[real]
+            raise bad_value(flag, os.fspath(output), f"a file that is not one of the command's inputs (it is the {what} {os.fspath(path)!r})")
+        if real in seen:
+            raise bad_value(flag, os.fspath(output), f"a different file from {seen[real]} (each output is written once)")
+        seen[real] = flag
 
 
 def fsync_directory(directory: Path) -> None:
@@ -83,27 +126,29 @@ def publish(temporary: Path, path: Path, *, overwrite: bool) -> None:
     """Move a finished, fsynced ``temporary`` file onto ``path``, then fsync the directory.
 
     Without ``overwrite`` the move is a hard link, which fails if ``path`` appeared meanwhile, so an
-    existing file is never replaced; ``temporary`` is removed either way once ``path`` holds it.
+    existing file is never replaced; ``temporary`` is removed either way once ``path`` holds it. Inside
+    ``spirograph._signals.interrupts()`` an interrupt waits until the move is done.
 
     Raises:
         FileExistsError: ``path`` exists and ``overwrite`` is false (``temporary`` is kept).
     """
-    if overwrite:
-        os.replace(temporary, path)
-    else:
-        try:
-            os.link(temporary, path)
-        except FileExistsError:
-            raise FileExistsError(_exists_message(path)) from None
-        except OSError as err:
-            if err.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
-                raise
-            # File systems without hard links: check-then-rename is the best available.
-            if path.exists():
-                raise FileExistsError(_exists_message(path)) from None
+    with _signals.deferred():  # never stop between link and unlink: OUT would keep a second name
+        if overwrite:
             os.replace(temporary, path)
         else:
-            os.unlink(temporary)
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                raise FileExistsError(exists_message(path)) from None
+            except OSError as err:
+                if err.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
+                    raise
+                # File systems without hard links: check-then-rename is the best available.
+                if path.exists():
+                    raise FileExistsError(exists_message(path)) from None
+                os.replace(temporary, path)
+            else:
+                os.unlink(temporary)
     fsync_directory(path.parent)
 
 
@@ -165,12 +210,71 @@ def lock_path(path: str | os.PathLike) -> Path:
     return path.with_name(path.name + LOCK_SUFFIX)
 
 
-def _holder(lock: Path) -> str:
+def holder(lock: Path) -> int | None:
+    """The pid a lock file records, or None (no file, unreadable, not a pid); never follows a symlink."""
     try:
-        text = lock.read_text(encoding="ascii").strip()
-    except (OSError, UnicodeDecodeError):
-        text = ""
-    return f"process {text}" if text.isdigit() else "another process"
+        fd = os.open(lock, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        text = os.read(fd, 32).decode("ascii", "replace").strip()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return int(text) if text.isdigit() else None
+
+
+def live_holder(path: str | os.PathLike) -> int | None:
+    """The pid of a live process that holds the lock of output ``path``, or None.
+
+    Reads the pid the lock file records and asks whether that process exists, without touching the
+    lock itself (a probe could make a starting writer think the output taken). A lock file left by a
+    killed process whose pid was reused would name the wrong process; that is the only error.
+    """
+    pid = holder(lock_path(path))
+    if pid is None or pid == os.getpid():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid  # alive, owned by someone else
+    except OSError:
+        return None
+    return pid
+
+
+class UnsafeLockError(OSError):
+    """The lock file's name is taken by something other than a regular file (a symlink, a folder, a pipe)."""
+
+
+def _open_lock(lock: Path) -> tuple[int, bool]:
+    """Open ``lock`` without following a symlink: ``(fd, created)``; refuse anything but a regular file."""
+    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK
+    try:
+        return os.open(lock, flags | os.O_CREAT | os.O_EXCL, 0o666), True
+    except FileExistsError:
+        pass
+    unsafe = UnsafeLockError(
+        f"lock file {str(lock)!r} is not a regular file (a symbolic link, folder or device); refusing to use it: "
+        "remove it if no writer is running"
+    )
+    try:
+        fd = os.open(lock, flags)
+    except FileNotFoundError:
+        return _open_lock(lock)  # removed meanwhile: create it
+    except OSError as err:
+        if err.errno in (errno.ELOOP, errno.EMLINK, errno.EISDIR, errno.ENXIO):  # EMLINK: O_NOFOLLOW on BSDs
+            raise unsafe from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise unsafe
+    return fd, False
 
 
 @contextlib.contextmanager
@@ -179,39 +283,46 @@ def exclusive_lock(path: str | os.PathLike, *, what: str = "output") -> Iterator
 
     The lock file records the holder's pid and is removed on exit; the lock itself is the kernel's
     (``flock``), so it ends with the process however the process ends, and a lock file left behind
-    by a killed process does not block the next writer.
+    by a killed process does not block the next writer. The lock file is never followed as a
+    symbolic link and never written unless this process created it: a file left by a killed
+    process is removed (its name only) and created afresh.
 
     Raises:
         OutputLockedError: another live process holds the lock (the message names its pid).
+        UnsafeLockError: the lock file's name is a symbolic link, a folder or anything but a regular file.
     """
     lock = lock_path(path)
     if fcntl is None:  # pragma: no cover - no advisory locks on this platform
         yield lock
         return
     while True:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        fd, created = _open_lock(lock)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise OutputLockedError(
-                errno.EAGAIN,
-                f"{what} {str(path)!r} is being written by {_holder(lock)} (lock {str(lock)!r}); wait for it to finish or stop it",
-            ) from None
+            pid = holder(lock)
+            err = OutputLockedError(
+                f"{what} {str(path)!r} is being written by {f'process {pid}' if pid else 'another process'} "
+                f"(lock {str(lock)!r}); wait for it to finish or stop it"
+            )
+            err.errno = errno.EAGAIN
+            raise err from None
         except BaseException:
             os.close(fd)
             raise
         # The previous holder may have removed the file between our open and our lock: then we
         # hold a lock on a name nobody else sees. Retry until the locked file is the named one.
         try:
-            same = os.path.samestat(os.fstat(fd), os.stat(lock))
+            same = os.path.samestat(os.fstat(fd), os.lstat(lock))
         except FileNotFoundError:
             same = False
-        if same:
+        if same and created:
             break
+        if same:
+            os.unlink(lock)  # a killed holder's file: drop its name (we hold its lock), create our own
         os.close(fd)
     try:
-        os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode("ascii"))
         yield lock
     finally:

@@ -72,7 +72,15 @@ def save_torch(obj: Any, path: str | os.PathLike, *, overwrite: bool = True) -> 
 
     def write(temporary: Path) -> None:
         with open(temporary, "wb") as handle:
-            torch.save(obj, handle)
+            sink = _Sink(handle)
+            try:
+                torch.save(obj, sink)
+            except RuntimeError:
+                # torch reports a failed write (a full disk) as "enforce fail ... unexpected pos";
+                # the OSError the file raised says what happened.
+                if sink.error is not None:
+                    raise sink.error from None
+                raise
 
     previous = torch.serialization.get_crc32_options()
     torch.serialization.set_crc32_options(True)
@@ -80,6 +88,28 @@ def save_torch(obj: Any, path: str | os.PathLike, *, overwrite: bool = True) -> 
         return write_atomic(path, write, overwrite=overwrite)
     finally:
         torch.serialization.set_crc32_options(previous)
+
+
+class _Sink:
+    """A binary file as ``torch.save`` writes it, keeping the ``OSError`` a write raised."""
+
+    def __init__(self, handle) -> None:
+        self.handle = handle
+        self.error: OSError | None = None
+
+    def write(self, data) -> int:
+        try:
+            return self.handle.write(data)
+        except OSError as err:
+            self.error = err
+            raise
+
+    def flush(self) -> None:
+        try:
+            self.handle.flush()
+        except OSError as err:
+            self.error = err
+            raise
 
 
 def _corrupted(argument: str, path: str | os.PathLike, why: str) -> ValueError:

@@ -2,14 +2,76 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import difflib
 import math
-from typing import Any, Iterable
+import os
+import re
+from typing import Any, Iterable, Iterator, Mapping
+
+_FLAGS: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar("spirograph_command_line_flags", default=None)
+
+
+@contextlib.contextmanager
+def command_line(flags: Mapping[str, str]) -> Iterator[None]:
+    """Within the block, messages name command-line flags instead of Python keywords.
+
+    Args:
+        flags: keyword argument name -> its flag, e.g. ``{"chunk_size": "--chunk-size"}``; a
+            ``bad_value`` for one of these names reads ``--chunk-size 0: expected ...`` and
+            ``option("overwrite")`` reads ``--overwrite``.
+    """
+    token = _FLAGS.set(dict(flags))
+    try:
+        yield
+    finally:
+        _FLAGS.reset(token)
+
+
+def option(name: str) -> str:
+    """How a message tells the user to turn on the boolean ``name``: ``--name`` at the command line, else ``name=True``."""
+    flags = _FLAGS.get()
+    if flags is not None:
+        return flags.get(name, "--" + name.replace("_", "-"))
+    return f"{name}=True"
 
 
 def bad_value(argument: str, value: Any, allowed: str) -> ValueError:
-    """Build the package's standard error: ``<argument>=<value>: expected <allowed>``."""
+    """Build the package's standard error: ``<argument>=<value>: expected <allowed>``.
+
+    At the command line (``command_line``) an argument that is a flag of the command is named by
+    its flag: ``--chunk-size 0: expected an integer >= 1``.
+    """
+    flag = (_FLAGS.get() or {}).get(argument)
+    if flag is not None:
+        return ValueError(f"{flag} {value!r}: expected {allowed}")
     return ValueError(f"{argument}={value!r}: expected {allowed}")
+
+
+def os_reason(err: OSError) -> str:
+    """What went wrong in an ``OSError``, in words: no ``[Errno N]`` prefix, no HDF5 internals.
+
+    HDF5 reports a failed write as one long text with the time, the file descriptor and a buffer
+    address; its ``errno = N`` is what matters.
+    """
+    if err.strerror:
+        return err.strerror
+    text = " ".join(str(err).split())
+    found = re.search(r"\berrno = (\d+)", text)
+    if found:
+        return os.strerror(int(found.group(1)))
+    return text or type(err).__name__
+
+
+def error_line(err: BaseException) -> str:
+    """One line for a command-line error: the message, without ``[Errno N]`` and the line breaks."""
+    if isinstance(err, OSError) and err.strerror and str(err).startswith("[Errno"):
+        names = [n for n in (err.filename, err.filename2) if n is not None]
+        text = err.strerror + (": " + " -> ".join(repr(str(n)) for n in names) if names else "")
+    else:
+        text = str(err) or type(err).__name__
+    return " ".join(text.split())
 
 
 def unknown_name(kind: str, name: str, available: Iterable[str], *, owner: str | None = None) -> ValueError:
@@ -20,9 +82,9 @@ def unknown_name(kind: str, name: str, available: Iterable[str], *, owner: str |
     """
     available = sorted(available)
     close = difflib.get_close_matches(str(name), available, n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
+    hint = f"; did you mean '{close[0]}'? available" if close else "; available"
     where = f" in {owner}" if owner else ""
-    return ValueError(f"unknown {kind} {name!r}{hint} available{where}: {', '.join(available) or '(none)'}")
+    return ValueError(f"unknown {kind} {name!r}{hint}{where}: {', '.join(available) or '(none)'}")
 
 
 MAX_INT = 2**63 - 1

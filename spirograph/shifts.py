@@ -53,8 +53,30 @@ class ShiftFamily:
         return tuple(level for level in self.levels if level != 0.0)
 
     def apply(self, space: FactorSpace, level: float) -> FactorSpace:
-        """``space`` with this family's shift at ``level``; see ``shift_space``."""
-        return shift_space(space, self.target, self.kind, level)
+        """``space`` with this family's shift at ``level``; see ``shift_space``.
+
+        Raises:
+            ValueError: as ``shift_space``; a level that leaves a range empty or invalid is named
+                with the shift, the level and the range it would give, rounded.
+        """
+        try:
+            return shift_space(space, self.target, self.kind, level)
+        except ValueError as err:
+            moved = []
+            for name in resolve_target(self.target):
+                if name in space.nuisance:
+                    low, high = space[name].low, space[name].high
+                    low, high = (low + level, high + level) if self.kind == "mean" else (low - level, high + level)
+                    moved.append((name, low, high))
+            text = str(err)
+            rule = text.partition(": expected ")[2].split(" (use pin()")[0] if ": expected " in text else ""
+            if not moved or not rule:
+                raise
+            bad = next(((n, lo, hi) for n, lo, hi in moved if n in text), moved[0])
+            raise ValueError(
+                f"shift {self.split(level)[len(SHIFT_PREFIX):]} ({self.title} {level:+g}) gives {bad[0]} the range "
+                f"[{bad[1]:.4g}, {bad[2]:.4g}]; expected a level whose shifted ranges keep {rule}"
+            ) from None
 
     def split(self, level: float) -> str:
         """Group path of the shift split at ``level``, e.g. ``shift/bg_mean+0.4``."""

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from ._io import refuse_inputs
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,10 +25,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run_plot_run)
 
 
+def _log_of(run: str) -> str:
+    """The file plot-run reads for ``run``: RUN_DIR/metrics.jsonl, or the file named."""
+    path = Path(run)
+    return str(path / "metrics.jsonl") if path.is_dir() else run
+
+
 def run_plot_run(args: argparse.Namespace) -> int:
     """Handler of ``spirograph plot-run``: the output is checked before any log is read."""
     from .viz import training_curves
 
+    refuse_inputs({"--out": args.out}, {f"input {run!r}'s log": _log_of(run) for run in args.runs})
     # training_curves checks the output path and reads every log before it draws anything.
     training_curves(args.runs, title=args.title, path=args.out, overwrite=args.overwrite)
     print(f"wrote {args.out} ({len(args.runs)} run{'s' if len(args.runs) != 1 else ''})")

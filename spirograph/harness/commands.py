@@ -123,6 +123,8 @@ def run_score(args: argparse.Namespace) -> int:
     from .tasks import check_tasks
 
     # Everything that can be checked before the (long) scoring run is checked first.
+    encoder_file = args.encoder.rpartition(":")[0] if args.encoder and ":" in args.encoder else None
+    _io.refuse_inputs({"--out": args.out}, {"--weights file": args.weights, "--encoder file": encoder_file})
     check_writable(check_output_path(args.out, overwrite=args.overwrite))
     get_suite(args.suite)
     tasks = check_tasks([t.strip() for t in args.tasks.split(",")] if args.tasks else None)
@@ -179,26 +181,8 @@ def check_writable(path: Path) -> Path:
 
 
 def _refuse_inputs(outputs: dict[str, str | None], inputs: list[str]) -> None:
-    """Refuse an output that is one of the inputs, or two outputs that are the same file."""
-    def identity(path: str) -> Any:
-        # The same inode catches hard links and symbolic links; a path not yet there by its real path.
-        try:
-            status = os.stat(path)
-            return status.st_dev, status.st_ino
-        except OSError:
-            return os.path.realpath(path)
-
-    seen: dict[Any, str] = {}
-    resolved_inputs = {identity(p): p for p in inputs}
-    for option, output in outputs.items():
-        if output is None:
-            continue
-        real = identity(output)
-        if real in resolved_inputs:
-            raise bad_value(option, output, f"a file that is not one of the input result files (it is {resolved_inputs[real]!r})")
-        if real in seen:
-            raise bad_value(option, output, f"a different file from {seen[real]} (each output is written once)")
-        seen[real] = option
+    """Refuse an output that is one of the input result files, or two outputs that are the same file."""
+    _io.refuse_inputs(outputs, {f"input result file {i + 1}": path for i, path in enumerate(inputs)})
 
 
 def run_leaderboard(args: argparse.Namespace) -> int:

@@ -6,8 +6,10 @@ module         what it owns
 ``schema``     which splits a file holds (``SplitSpec``, shift splits), storage dtypes, checksums
 ``items``      how items are made (drawn from ``(seed, split, i)``, rendered, encoded)
 ``writer``     ``generate``: streamed, resumable, locked, parallel writing of a file
+``metadata``   digests of the root's and each split's attributes, recorded when written
+``workers``    rendering worker processes (ordered results, quiet on every interrupt)
 ``reader``     ``open_split_file``, ``split_meta``, ``load_split``, ``info``
-``verify``     ``verify``: checksums, per-chunk digests and re-rendered samples
+``verify``     ``verify``: metadata digests, checksums, per-chunk digests and re-rendered samples
 ``datasets``   ``SpirographH5`` (a file) and ``SpirographRendered`` (the same items, no file)
 ``commands``   ``spirograph generate | verify | info | show``
 =============  =================================================================================

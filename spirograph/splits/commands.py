@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from .._command import CommandError
+from .._io import refuse_inputs
 from .._validate import bad_value
 from ..factors import DEFAULT_CONTENT, FactorSpace
 from .schema import DEFAULT_DTYPE, DTYPES, SHIFT_FAMILIES, partial_path
@@ -103,7 +104,7 @@ def space_from_args(content: str, ranges: list[str], pins: list[str]) -> FactorS
 
 
 def _generate(args) -> int:
-    from .writer import generate
+    from .writer import InterruptedAfterWriting, generate
 
     space = space_from_args(args.content, args.range, args.pin)
     try:
@@ -125,11 +126,13 @@ def _generate(args) -> int:
             progress=False if args.quiet else None,
             report=lambda line: print(f"spirograph generate: note: {line}", file=sys.stderr),
         )
+    except InterruptedAfterWriting:
+        raise CommandError(f"interrupted after {args.out!r} was written completely; there is nothing to resume", code=130) from None
     except KeyboardInterrupt:
-        raise CommandError(
-            f"interrupted; completed chunks are kept in {str(partial_path(args.out))!r}: rerun with --resume to continue",
-            code=130,
-        ) from None
+        partial = partial_path(args.out)
+        if partial.exists():
+            raise CommandError(f"interrupted; completed chunks are kept in {str(partial)!r}: rerun with --resume to continue", code=130) from None
+        raise CommandError("interrupted before anything was written", code=130) from None
     print(f"wrote {path}")
     return 0
 
@@ -156,6 +159,7 @@ def _show(args) -> int:
     from ..viz import check_figure_path, sample_grid
     from .reader import load_split, open_split_file, split_meta
 
+    refuse_inputs({"--out": args.out}, {"split file": args.path})
     check_figure_path(args.out, overwrite=args.overwrite)
     if args.n < 1:
         raise bad_value("--n", args.n, "an integer >= 1")

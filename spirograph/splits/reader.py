@@ -1,18 +1,19 @@
 """Reading split files: opening and checking them, their metadata, their items and a summary.
 
 Layout (format ``spirograph-bench/splits``, version 3; version 2 stored each chunk digest as an
-``S32`` string, version 1 lacks ``chunk_digests``)::
+``S32`` string and had no ``metadata_sha256``, version 1 lacks ``chunk_digests`` too)::
 
     /                       attrs: format, format_version, package_version, seed, resolution,
                                    n_points, extent, normalize, dtype, compression, splits (JSON
-                                   list of group paths), space (JSON), config (JSON), complete
+                                   list of group paths), space (JSON), config (JSON), complete,
+                                   metadata_sha256 (see ``spirograph.splits.metadata``)
     /train, /test,          one group per split, attrs: split, stream, n, seed, resolution,
     /shift/<family><level>    n_points, extent, normalize, dtype, package_version, content_names,
                               nuisance_names (JSON), content_ranges, nuisance_ranges (k, 2),
                               space (JSON: ranges and roles), checksum_images, checksum_content,
                               checksum_nuisance ("sha256:<hex>" of the values, C order,
                               little-endian), n_done; shift splits add shift_family, shift_level,
-                              shift_target, mean_shift, width_change
+                              shift_target, mean_shift, width_change; metadata_sha256
         images   (N, 3, R, R)  uint8 (value / 255), float16 or float32
         content  (N, n_content)  float32, columns as in content_names
         nuisance (N, n_nuisance) float32, columns as in nuisance_names
@@ -35,9 +36,14 @@ import h5py
 import numpy as np
 import torch
 
+from .._io import live_holder
 from .._validate import bad_value, check_int, unknown_name
 from ..factors import FactorSpace
-from .schema import DTYPES, FORMAT, FORMAT_VERSION, SHIFT_FAMILIES, SplitSpec, decode
+from ..shifts import SHIFT_PREFIX
+from . import metadata
+from .schema import DTYPES, FORMAT, FORMAT_VERSION, PARTIAL_SUFFIX, SHIFT_FAMILIES, SplitSpec, decode, split_spec
+
+SHIFT_KEYS = ("shift_family", "shift_level", "shift_target", "mean_shift", "width_change")
 
 READ_CACHE_BYTES = 16 * 1024 * 1024  # chunk cache per dataset when reading compressed files
 
@@ -77,13 +83,20 @@ def _one_line(err: BaseException) -> str:
     return " ".join(str(err).split())
 
 
-def open_split_file(path: str | os.PathLike, *, cache_bytes: int = READ_CACHE_BYTES) -> h5py.File:
+def open_split_file(path: str | os.PathLike, *, cache_bytes: int = READ_CACHE_BYTES, check_metadata: bool = True) -> h5py.File:
     """Open a complete split file read-only, after checking that it is one.
+
+    Args:
+        path: the split file.
+        cache_bytes: HDF5 chunk cache per dataset.
+        check_metadata: refuse a file whose root attributes do not match their digest (format 3)
+            or whose list of splits leaves out a split group it holds; ``verify`` reports these
+            itself.
 
     Raises:
         FileNotFoundError: no file at ``path``.
         SplitFileError: not HDF5, truncated or unreadable, not written by ``generate``, from a
-            newer format version, or incomplete.
+            newer format version, incomplete, being written, or with edited root attributes.
     """
     if not isinstance(path, (str, os.PathLike)) or not str(path):
         raise bad_value("path", path, "a path to a split file")
@@ -101,6 +114,7 @@ def open_split_file(path: str | os.PathLike, *, cache_bytes: int = READ_CACHE_BY
     try:
         f = h5py.File(path, "r", rdcc_nbytes=cache_bytes)
     except OSError as err:
+        _refuse_if_being_written(path)
         raise SplitFileError(f"{str(path)!r} cannot be read; truncated or corrupted? ({_one_line(err)})") from None
     try:
         fmt = f.attrs.get("format")
@@ -110,8 +124,13 @@ def open_split_file(path: str | os.PathLike, *, cache_bytes: int = READ_CACHE_BY
         if not 1 <= version <= FORMAT_VERSION:
             raise SplitFileError(f"{str(path)!r} has format version {version}; this package reads versions 1..{FORMAT_VERSION}")
         if not bool(f.attrs.get("complete", False)):
-            raise SplitFileError(f"{str(path)!r} is incomplete (its writer did not finish)")
+            _refuse_if_being_written(path)
+            raise SplitFileError(f"{str(path)!r} is incomplete (its writer did not finish; resume it with spirograph generate --resume)")
         split_names(f)
+        if check_metadata:
+            problem = root_problem(f)
+            if problem is not None:
+                raise SplitFileError(f"{str(path)!r}: {problem}")
     except SplitFileError:
         f.close()
         raise
@@ -121,12 +140,72 @@ def open_split_file(path: str | os.PathLike, *, cache_bytes: int = READ_CACHE_BY
     return f
 
 
+def _refuse_if_being_written(path: Path) -> None:
+    """Raise if ``path`` is the partial file of a live ``generate`` (named by its pid)."""
+    if not path.name.endswith(PARTIAL_SUFFIX):
+        return
+    pid = live_holder(path.with_name(path.name[: -len(PARTIAL_SUFFIX)]))
+    if pid is not None:
+        raise SplitFileError(f"{str(path)!r} is being written by process {pid} (spirograph generate); wait for it to finish")
+
+
 def split_names(f: h5py.File) -> list[str]:
     """The split group paths a file declares, in writing order."""
     names = json.loads(f.attrs["splits"])
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise SplitFileError(f"{f.filename!r}: malformed 'splits' attribute")
     return names
+
+
+def _split_groups(f: h5py.File) -> list[str]:
+    """The groups of a file that are split groups (they carry a ``split`` attribute), top level and under ``shift/``."""
+    found = []
+    for name, item in f.items():
+        if isinstance(item, h5py.Group):
+            if "split" in item.attrs:
+                found.append(name)
+            elif name == SHIFT_PREFIX.rstrip("/"):
+                found += [f"{name}/{sub}" for sub, child in item.items() if isinstance(child, h5py.Group) and "split" in child.attrs]
+    return found
+
+
+def root_problem(f: h5py.File) -> str | None:
+    """Why the root's metadata cannot be trusted, or None: a split group left out of its list, or (format 3) a digest mismatch."""
+    listed = set(split_names(f))
+    unlisted = [name for name in _split_groups(f) if name not in listed]
+    if unlisted:
+        return f"the file's list of splits leaves out {', '.join(repr(n) for n in unlisted)}, which it holds (edited after writing?)"
+    if int(f.attrs["format_version"]) >= 3:
+        return metadata.root_problem(f)
+    return None
+
+
+def _split_problem(f: h5py.File, split: str, group: h5py.Group, space: FactorSpace) -> str | None:
+    """Why a split's attributes contradict themselves, the file or (format 3) their digest; None when they agree."""
+    a = group.attrs
+    if str(a["split"]) != split:
+        return f"its 'split' attribute says {str(a['split'])!r}"
+    if int(a["seed"]) != int(f.attrs["seed"]):
+        return f"its seed {int(a['seed'])} differs from the file's seed {int(f.attrs['seed'])}"
+    for key, names in (("content_names", space.content), ("nuisance_names", space.nuisance)):
+        if json.loads(a[key]) != list(names):
+            return f"its {key} {json.loads(a[key])} differ from its factor space's ({', '.join(names)})"
+    present = {k for k in SHIFT_KEYS if k in a}
+    if not split.startswith(SHIFT_PREFIX):
+        if present:
+            return f"a {split} split carries shift attributes ({', '.join(sorted(present))})"
+    else:
+        try:
+            family, level = split_spec(space, split, int(a["n"])).shift
+        except ValueError:
+            return "its name is not a shift split's name"
+        if present != set(SHIFT_KEYS):
+            return f"a shift split lacks shift attributes ({', '.join(sorted(set(SHIFT_KEYS) - present))})"
+        if str(a["shift_family"]) != family or float(a["shift_level"]) != level:
+            return f"its shift attributes say {str(a['shift_family'])} {float(a['shift_level']):+g}, its name {family} {level:+g}"
+    if int(f.attrs["format_version"]) >= 3:
+        return metadata.split_problem(group)
+    return None
 
 
 def split_meta(f: h5py.File, split: str) -> SplitMeta:
@@ -144,6 +223,9 @@ def split_meta(f: h5py.File, split: str) -> SplitMeta:
         group = f[split]
         a = group.attrs
         space = FactorSpace.from_dict(json.loads(a["space"]))
+        problem = _split_problem(f, split, group, space)
+        if problem is not None:
+            raise SplitFileError(f"{where}: {problem}; the file was edited after it was written")
         render_options = {k: a[k].item() if hasattr(a[k], "item") else a[k] for k in ("resolution", "n_points", "extent", "normalize")}
         meta = SplitMeta(
             name=split,
@@ -154,7 +236,7 @@ def split_meta(f: h5py.File, split: str) -> SplitMeta:
             space=space,
             render_options=render_options,
             checksums={k: str(a[f"checksum_{k}"]) for k in ("images", "content", "nuisance")},
-            shift={k: a[k] for k in ("shift_family", "shift_level", "shift_target", "mean_shift", "width_change") if k in a},
+            shift={k: a[k] for k in SHIFT_KEYS if k in a},
         )
         shapes = {
             "images": (meta.n, 3, meta.resolution, meta.resolution),

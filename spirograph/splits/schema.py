@@ -34,7 +34,8 @@ from ..shifts import BY_SPLIT_NAME, SHIFT_PREFIX, check_level, get_family
 FORMAT = "spirograph-bench/splits"
 FORMAT_VERSION = 3
 """Split-file format. 2: per-chunk digests (``chunk_digests`` in every split group). 3: each chunk
-digest stored as 32 ``uint8`` (an ``S32`` value lost its trailing zero bytes when read back)."""
+digest stored as 32 ``uint8`` (an ``S32`` value lost its trailing zero bytes when read back), and a
+digest of the root's and every split's attributes (``metadata_sha256``, see ``splits.metadata``)."""
 PARTIAL_SUFFIX = ".partial"
 
 DTYPES = ("uint8", "float16", "float32")
@@ -109,7 +110,7 @@ def parse_shifts(shifts: str | Iterable | None) -> list[tuple[str, float]]:
         if isinstance(item, str):
             family, _, level_text = item.partition(":")
             if family not in SHIFT_FAMILIES:
-                raise unknown_name("shift", family, tuple(SHIFT_FAMILIES) + ("all", "none"))
+                raise _unknown_shift(family)
             if not level_text:
                 pairs += [(family, lv) for lv in SHIFT_FAMILIES[family].split_levels]
                 continue
@@ -124,7 +125,7 @@ def parse_shifts(shifts: str | Iterable | None) -> list[tuple[str, float]]:
             except (TypeError, ValueError):
                 raise bad_value("shifts", item, "a family name, 'family:level' or a (family, level) pair") from None
             if family not in SHIFT_FAMILIES:
-                raise unknown_name("shift", family, SHIFT_FAMILIES)
+                raise _unknown_shift(family, words=False)
         if not math.isfinite(level):
             raise bad_value("shifts", item, "a finite level")
         pairs.append((family, check_level("shifts", level)))
@@ -133,6 +134,16 @@ def parse_shifts(shifts: str | Iterable | None) -> list[tuple[str, float]]:
         if pair not in unique:
             unique.append(pair)
     return unique
+
+
+def _unknown_shift(name, *, words: bool = True) -> ValueError:
+    """Unknown shift family, suggesting the families of a target (``background`` -> ``bg_mean``, ``bg_width``) or a close name."""
+    available = tuple(SHIFT_FAMILIES) + (("all", "none") if words else ())
+    by_other_name = [f.split_name for f in SHIFT_FAMILIES.values() if name in (f.key, f.target)]
+    if not by_other_name:
+        return unknown_name("shift", name, available)
+    hint = " or ".join(repr(n) for n in by_other_name)
+    return ValueError(f"unknown shift {name!r}; did you mean {hint}? available: {', '.join(sorted(available))}")
 
 
 def shifted_space(space: FactorSpace, family: str, level: float) -> FactorSpace:

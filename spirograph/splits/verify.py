@@ -12,7 +12,7 @@ import torch
 from .._validate import check_int
 from ..generator import Spirograph
 from . import digests
-from .reader import SplitFileError, SplitMeta, _one_line, open_split_file, split_meta, split_names
+from .reader import SplitFileError, SplitMeta, _one_line, open_split_file, root_problem, split_meta, split_names
 from .schema import checksum, decode, encode
 
 _READ_BLOCK = 4096  # rows per read when scanning a whole dataset
@@ -34,7 +34,7 @@ class VerifyReport:
 
 
 def verify(path: str | os.PathLike, *, sample: int = 64, seed: int = 0) -> VerifyReport:
-    """Check every chunk's digest and every dataset's checksum, and re-render a random sample of items per split.
+    """Check the metadata's digests, every chunk's digest and every dataset's checksum, and re-render a sample of items per split.
 
     The sampled items' stored factors must equal a fresh draw from ``(seed, split, i)``, and their
     stored images must match images re-rendered from the stored factors (within the storage
@@ -55,8 +55,11 @@ def verify(path: str | os.PathLike, *, sample: int = 64, seed: int = 0) -> Verif
     seed = check_int("seed", seed, 0)
     report = VerifyReport(str(path))
     rng = np.random.default_rng(seed)
-    with open_split_file(path) as f:
+    with open_split_file(path, check_metadata=False) as f:
         version = int(f.attrs["format_version"])
+        problem = root_problem(f)
+        if problem is not None:
+            report.problems.append(problem)
         for split in split_names(f):
             try:
                 meta = split_meta(f, split)

@@ -12,7 +12,12 @@ One writer per OUT: an exclusive lock (``OUT.lock``, see ``spirograph._io.exclus
 held from the first look at ``OUT.partial`` until OUT is in place, so a second writer is refused
 with the first one's pid, and never deletes or adopts a live writer's partial file. An interrupt
 (Ctrl-C, SIGTERM) or an I/O error (a full disk) keeps the partial file for ``resume=True``; any
-other error removes it.
+other error removes it. Interrupts are never lost (``spirograph._signals``): one raised where
+Python cannot deliver it is raised again after the chunk at hand, and one that arrives while the
+finished file is moved into place waits until it is there (``InterruptedAfterWriting``). A run
+killed between the two steps of that move leaves ``OUT.partial`` as a second name of OUT; the next
+run removes it. Worker processes (``spirograph.splits.workers``) never see a terminal's Ctrl-C
+and leave quietly when their parent is gone.
 """
 
 from __future__ import annotations
@@ -22,23 +27,21 @@ import contextlib
 import errno
 import hashlib
 import json
-import multiprocessing
 import os
-import signal
-import threading
 from pathlib import Path
 from typing import Callable
 
 import h5py
 import numpy as np
-import torch
 
-from .._io import check_output_path, exclusive_lock, fsync_file, publish
-from .._validate import bad_value, check_choice, check_int
+from .. import _signals
+from .._io import check_output_path, exclusive_lock, exists_message, fsync_file, publish
+from .._validate import bad_value, check_choice, check_int, option, os_reason
 from .._version import __version__
 from ..factors import FactorSpace
 from ..generator import Spirograph
-from . import digests
+from . import digests, metadata
+from . import workers as workers_mod
 from .items import render_items
 from .schema import (
     DEFAULT_DTYPE,
@@ -56,12 +59,6 @@ from .schema import (
 COMPRESSIONS = ("gzip", "lzf")
 DEFAULT_CHUNK = 4096  # images rendered and written per step: ~50 MB of float32 work at R = 32
 _CHUNK_BYTES = 192 * 1024  # target size of one HDF5 storage chunk when compressing
-
-
-def _worker_init() -> None:
-    # Workers share the cores: one thread each; Ctrl-C is handled once, by the parent.
-    torch.set_num_threads(1)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _render_task(task):
@@ -139,6 +136,7 @@ def _create(tmp: Path, specs, config: dict, seed, render_options, dtype, compres
             ds = group.create_dataset(key, (spec.n, len(names)), dtype=FACTOR_DTYPE, chunks=chunks, **(layout if chunks else {}))
             ds.attrs["columns"] = json.dumps(names)
         digests.create(group)
+    metadata.record(f, [spec.name for spec in specs])
     f.flush()
     return f
 
@@ -166,14 +164,21 @@ def _open_partial(tmp: Path, config: dict, report: Callable[[str], None]) -> h5p
         f.close()
         raise ValueError(
             f"the partial file {str(tmp)!r} was started by a writer of format version {version} (this one writes "
-            f"{FORMAT_VERSION}); pass --overwrite (overwrite=True) to start over"
+            f"{FORMAT_VERSION}); pass {option('overwrite')} to start over"
         )
     if stored is None or json.loads(stored) != json.loads(json.dumps(config, sort_keys=True)):
         f.close()
         raise ValueError(
             f"the partial file {str(tmp)!r} was started with different settings; "
-            "rerun with the same settings, or pass --overwrite (overwrite=True) to start over"
+            f"rerun with the same settings, or pass {option('overwrite')} to start over"
         )
+    problems = [metadata.root_problem(f)]
+    for split in config["splits"]:
+        problems.append(metadata.split_problem(f[split["name"]]) if split["name"] in f else "a split group is missing")
+    problem = next((p for p in problems if p is not None), None)
+    if problem is not None:
+        f.close()
+        raise ValueError(f"the partial file {str(tmp)!r} cannot be resumed: {problem}; pass {option('overwrite')} to start over")
     return f
 
 
@@ -184,28 +189,21 @@ def _chunks(specs, done, chunk_size):
 
 
 def _results(tasks, workers, seed, render_options, dtype):
-    """Render ``tasks`` in order, in-process or with a bounded window of worker processes."""
+    """Render ``tasks`` in order, in-process or in worker processes (``spirograph.splits.workers``)."""
     if workers == 1:
         for spec, lo, hi in tasks:
             yield spec, lo, hi, render_items(spec, seed, render_options, dtype, lo, hi)
         return
-    context = multiprocessing.get_context("spawn")  # fork after OpenMP threads started can hang
-    with context.Pool(workers, initializer=_worker_init) as pool:
-        pending = collections.deque()
+    order = collections.deque()
 
-        def submit():
-            task = next(tasks, None)
-            if task is not None:
-                spec, lo, hi = task
-                payload = (spec.space.to_dict(), spec.name, spec.n, spec.stream, seed, render_options, dtype, lo, hi)
-                pending.append((spec, lo, hi, pool.apply_async(_render_task, (payload,))))
+    def payloads():
+        for spec, lo, hi in tasks:
+            order.append((spec, lo, hi))
+            yield (spec.space.to_dict(), spec.name, spec.n, spec.stream, seed, render_options, dtype, lo, hi)
 
-        for _ in range(2 * workers):
-            submit()
-        while pending:
-            spec, lo, hi, result = pending.popleft()
-            arrays = result.get()
-            submit()
+    with workers_mod.Pool(workers) as pool:
+        for arrays in pool.map(_render_task, payloads()):
+            spec, lo, hi = order.popleft()
             yield spec, lo, hi, arrays
 
 
@@ -282,11 +280,15 @@ def generate(
     space = FactorSpace() if space is None else space
     render_options = Spirograph(space, resolution=resolution, n_points=n_points, extent=extent, normalize=normalize).render_options()
     specs = plan_splits(space, train, test, shifts)
+    if not overwrite and path.exists():
+        _drop_published_link_if_free(path)
+        if resume:
+            raise FileExistsError(_resume_over_existing(path))
     check_output_path(path, overwrite=overwrite)
     config = _config(specs, seed, render_options, dtype, compression, space)
 
     report = report or (lambda line: None)
-    with exclusive_lock(path):
+    with _signals.interrupts(), exclusive_lock(path):
         _write(
             path,
             specs,
@@ -306,11 +308,37 @@ def generate(
     return path
 
 
+class InterruptedAfterWriting(KeyboardInterrupt):
+    """An interrupt that arrived while the finished file was moved into place: the file is complete."""
+
+
+def _drop_published_link(tmp: Path, path: Path, report) -> None:
+    """Remove ``OUT.partial`` if it is a second name of OUT (a run killed between publishing's link and unlink)."""
+    try:
+        same = os.path.samefile(tmp, path)
+    except OSError:
+        return
+    if same:
+        tmp.unlink()
+        report(f"removed {str(tmp)!r}: it was a second name of the finished {str(path)!r} (its run was stopped as it published)")
+
+
+def _drop_published_link_if_free(path: Path) -> None:
+    """``_drop_published_link`` under the lock, unless a live writer holds it (then leave everything alone)."""
+    tmp = partial_path(path)
+    if tmp.exists():
+        with contextlib.suppress(OSError), exclusive_lock(path):  # a live writer's lock: leave it all alone
+            _drop_published_link(tmp, path, lambda line: None)
+
+
 def _write(
     path, specs, config, seed, render_options, dtype, compression, chunk_size, workers, overwrite, resume, progress, on_chunk, report
 ):
     """Create or reopen ``OUT.partial``, fill it, publish it as OUT (the caller holds the lock)."""
     tmp = partial_path(path)
+    _drop_published_link(tmp, path, report)
+    if path.exists() and not overwrite:  # it appeared, or was published, since the first check
+        raise FileExistsError(_resume_over_existing(path) if resume else exists_message(path))
     f = None
     if tmp.exists():
         if resume:
@@ -321,11 +349,11 @@ def _write(
                     raise
         elif not overwrite:
             raise FileExistsError(
-                f"a partial file from an interrupted run exists at {str(tmp)!r}; pass --resume (resume=True) "
-                "to continue it or --overwrite (overwrite=True) to start over"
+                f"a partial file from an interrupted run exists at {str(tmp)!r}; pass {option('resume')} "
+                f"to continue it or {option('overwrite')} to start over"
             )
     elif resume:
-        raise FileNotFoundError(f"no partial file {str(tmp)!r} to resume; run without --resume (resume=True) to start a new file")
+        raise FileNotFoundError(f"no partial file {str(tmp)!r} to resume; run without {option('resume')} to start a new file")
     if f is None:
         tmp.unlink(missing_ok=True)
         try:
@@ -334,16 +362,20 @@ def _write(
             tmp.unlink(missing_ok=True)
             raise
 
-    previous_term = _sigterm_as_interrupt()
     try:
         _fill(f, specs, chunk_size, workers, seed, render_options, dtype, progress, on_chunk, report)
+        _signals.check()
         f.attrs["complete"] = True
         f.close()
         fsync_file(tmp)
-        publish(tmp, path, overwrite=overwrite)
+        _signals.check()
+        publish(tmp, path, overwrite=overwrite)  # an interrupt while publishing waits until it is done
     except KeyboardInterrupt:
+        if not tmp.exists() and path.exists():
+            raise InterruptedAfterWriting(f"interrupted after {str(path)!r} was written completely") from None
         # Keep the partial file: every flushed chunk in it can be resumed.
-        f.close()
+        with contextlib.suppress(Exception):
+            f.close()
         raise
     except OSError as err:
         # A full disk or an I/O error: the flushed chunks are intact and each has its digest, so
@@ -357,31 +389,31 @@ def _write(
         f.close()
         tmp.unlink(missing_ok=True)
         raise
-    finally:
-        if previous_term is not None:
-            signal.signal(signal.SIGTERM, previous_term)
+
+
+def _resume_over_existing(path: Path) -> str:
+    """Why ``resume`` without ``overwrite`` cannot go on when OUT exists."""
+    tmp = partial_path(path)
+    try:
+        second_name = os.path.samefile(tmp, path)
+    except OSError:
+        second_name = False
+    if tmp.exists() and not second_name:
+        return (
+            f"output {str(path)!r} exists; pass {option('overwrite')} with {option('resume')} to continue "
+            f"{str(tmp)!r} and replace it"
+        )
+    return f"output {str(path)!r} is complete: there is nothing to resume (pass {option('overwrite')} to write it again)"
 
 
 def _kept(err: OSError, tmp: Path) -> OSError:
     """One line for an I/O error while writing: what failed, and that the partial file is kept."""
-    reason = err.strerror or " ".join(str(err).split()) or type(err).__name__
     out = OSError(
-        f"writing {str(tmp)!r} failed ({reason}); the partial file is kept with every finished chunk: "
-        "fix the cause (free some space) and rerun with --resume (resume=True)"
+        f"writing {str(tmp)!r} failed ({os_reason(err)}); the partial file is kept with every finished chunk: "
+        f"fix the cause (free some space) and rerun with {option('resume')}"
     )
     out.errno = err.errno
     return out
-
-
-def _sigterm_as_interrupt():
-    """Treat SIGTERM like Ctrl-C while writing (partial file kept); returns the previous handler."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    return signal.signal(signal.SIGTERM, handler)
 
 
 def _write_chunk(group, lo: int, hi: int, arrays) -> None:
@@ -402,6 +434,7 @@ def _check_resumed(group, spec, seed, render_options, dtype, hashers, report) ->
     digests.truncate(group, count)
     done = 0
     for index in range(count):
+        _signals.check()
         lo, hi, stored = int(table[index]["start"]), int(table[index]["stop"]), digests.digest_of(table[index])
         arrays = digests.read_chunk(group, lo, hi)
         if digests.chunk_digest(arrays) != stored:
@@ -429,6 +462,7 @@ def _fill(f, specs, chunk_size, workers, seed, render_options, dtype, progress, 
     bar = tqdm(total=total, initial=sum(done.values()), unit="img", disable=(None if progress is None else not progress), leave=False)
     try:
         for spec, lo, hi, arrays in _results(_chunks(specs, done, chunk_size), workers, seed, render_options, dtype):
+            _signals.check()
             group = f[spec.name]
             _write_chunk(group, lo, hi, arrays)
             for key, array in zip(digests.KEYS, arrays):

@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -135,8 +136,7 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path, monkeypatc
         return original(self)
 
     monkeypatch.setattr(Trainer, "train_step", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        run(tmp_path, *INVCLR, name="resumed")
+    assert run(tmp_path, *INVCLR, name="resumed") == 130
     assert _state(tmp_path / "resumed")["step"] == 2
     monkeypatch.setattr(Trainer, "train_step", original)
     assert run(tmp_path, *INVCLR, "--resume", name="resumed") == 0
@@ -168,8 +168,7 @@ def test_resume_between_log_lines_logs_the_same_window_means(tmp_path, monkeypat
         return original(self)
 
     monkeypatch.setattr(Trainer, "train_step", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        run(tmp_path, *INVCLR, *window, name="resumed")
+    assert run(tmp_path, *INVCLR, *window, name="resumed") == 130
     monkeypatch.setattr(Trainer, "train_step", original)
     assert run(tmp_path, *INVCLR, *window, "--resume", name="resumed") == 0
     straight = _metrics(tmp_path / "straight")
@@ -273,3 +272,181 @@ def test_end_of_run_score_writes_result_json(tmp_path, umask):
     assert result.metric("linear.mean_mse") > 0
     assert result.to_dict()["disclosures"]["method"] == "simclr"
     assert (tmp_path / "run" / "result.json").stat().st_mode & 0o777 == 0o644
+
+
+# Holds a run at one moment (printing its name) until a signal comes: step N, or curves.png written.
+_HELD_RUN = """
+import os, signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)  # a background parent may start us with it ignored
+import spirograph._io as io
+from spirograph_baselines import train
+from spirograph_baselines.loop import Trainer
+
+moment = sys.argv.pop(1)
+
+def hold():
+    print(moment, flush=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
+
+original = Trainer.train_step
+def step(self):
+    if moment == f"step {self.step}":
+        hold()
+    return original(self)
+Trainer.train_step = step
+
+fsync = io.fsync_file
+def fsynced(path):
+    fsync(path)
+    if moment == "curves" and ".curves.png." in str(path):
+        hold()  # the temporary curves.png is complete, not yet moved into place
+io.fsync_file = fsynced
+sys.exit(train.main(sys.argv[1:]))
+"""
+
+
+def _held(tmp_path, moment, sig, *extra):
+    args = ["--out", str(tmp_path / "run"), *TINY, *INVCLR, *extra]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    child = subprocess.Popen(
+        [sys.executable, "-c", _HELD_RUN, moment, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )
+    try:
+        line = child.stdout.readline().strip()
+        assert line == moment, child.communicate()[1] if child.poll() is not None else line
+        os.killpg(child.pid, sig)
+        _, err = child.communicate(timeout=300)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    return child.returncode, err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupt_before_the_first_checkpoint_is_one_line_and_resumable(tmp_path, capsys, sig):
+    code, err = _held(tmp_path, "step 1", sig)
+    assert code == 130 and err == (
+        "spirograph-train: interrupted at step 1 of 6, before the first checkpoint: rerun with --resume to start again from step 0\n"
+    )
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["config.json", "metrics.jsonl"]
+    assert run(tmp_path, *INVCLR, "--resume") == 0  # from step 0
+    assert "has no checkpoint yet; starting from step 0" in capsys.readouterr().err
+    assert [line["step"] for line in _metrics(tmp_path / "run")] == list(range(1, 7))
+
+
+def test_a_run_stopped_before_its_first_checkpoint_restarts_without_overwrite(tmp_path, monkeypatch, capsys):
+    original = Trainer.train_step
+
+    def interrupted(self):
+        if self.step == 1:
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "train_step", interrupted)
+    assert run(tmp_path, *INVCLR) == 130
+    monkeypatch.setattr(Trainer, "train_step", original)
+    assert run(tmp_path, *INVCLR) == 0
+    assert [line["step"] for line in _metrics(tmp_path / "run")] == list(range(1, 7))
+    assert run(tmp_path, *INVCLR) == 2  # a run with a checkpoint is still protected
+    assert "pass --resume to continue it or --overwrite to replace it" in error_line(capsys)
+
+
+def test_an_interrupt_after_a_checkpoint_names_it(tmp_path):
+    code, err = _held(tmp_path, "step 3", signal.SIGINT)
+    assert code == 130 and err == (
+        f"spirograph-train: interrupted at step 3 of 6; the last good checkpoint {tmp_path / 'run' / 'checkpoint.pt'} (step 2) "
+        "is kept: rerun with --resume to continue\n"
+    )
+
+
+def test_sigterm_while_curves_png_is_written_leaves_no_temporary_file(tmp_path):
+    code, err = _held(tmp_path, "curves", signal.SIGTERM)
+    assert code == 130 and err.count("\n") == 1 and "interrupted after training finished" in err, err
+    names = {p.name for p in (tmp_path / "run").iterdir()}
+    assert {"checkpoint.pt", "encoder.pt"} <= names and "curves.png" not in names
+    assert not [n for n in names if n.startswith(".")]  # the temporary curves.png is gone
+    assert run(tmp_path, *INVCLR, "--resume") == 0 and (tmp_path / "run" / "curves.png").is_file()
+
+
+def test_a_full_disk_is_one_line_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, capsys):
+    import builtins
+    import errno
+
+    import spirograph._torchfile as torchfile
+
+    saves = []
+
+    class Full:
+        """A file on a disk that fills up after 1000 bytes."""
+
+        def __init__(self, handle):
+            self.handle, self.written = handle, 0
+
+        def write(self, data):
+            self.written += len(data)
+            if self.written > 1000:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return self.handle.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self.handle, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return self.handle.__exit__(*exc)
+
+    def filling(path, mode="r", *args, **kwargs):
+        handle = builtins.open(path, mode, *args, **kwargs)
+        saves.append(path)
+        return Full(handle) if len(saves) == 2 else handle  # the second checkpoint finds the disk full
+
+    monkeypatch.setattr(torchfile, "open", filling, raising=False)
+    assert run(tmp_path, *INVCLR) == 1
+    err = capsys.readouterr().err
+    checkpoint = tmp_path / "run" / "checkpoint.pt"
+    assert err == (
+        f"spirograph-train: training stopped: the disk is full; the last good checkpoint {checkpoint} (step 2) is kept: "
+        "free some space and rerun with --resume\n"
+    )
+    assert RunDir(tmp_path / "run").load_checkpoint()["step"] == 2  # intact, and the one the message names
+    assert not any(p.name.startswith(".") for p in (tmp_path / "run").iterdir())  # no temporary left
+    monkeypatch.undo()  # space freed
+    assert run(tmp_path, *INVCLR, "--resume") == 0 and _state(tmp_path / "run")["step"] == 6
+
+
+def test_a_lock_file_symlink_is_refused_and_its_target_kept(tmp_path, capsys):
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    (tmp_path / "run.lock").symlink_to(victim)
+    assert run(tmp_path, *INVCLR) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"lock file '{tmp_path / 'run.lock'}' is not a regular file" in err
+    assert victim.read_text() == "precious" and not (tmp_path / "run").exists()
+
+
+def test_a_finished_run_ends_with_one_closing_line(tmp_path, capsys):
+    assert run(tmp_path, *INVCLR) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    folder = tmp_path / "run"
+    assert out[-1] == (
+        f"spirograph-train: trained invclr for 6 steps; curves.png {folder / 'curves.png'}, encoder.pt {folder / 'encoder.pt'}, "
+        f"checkpoint.pt {folder / 'checkpoint.pt'}"
+    )
+
+
+def test_the_closing_line_gives_the_score(tmp_path, monkeypatch, capsys):
+    import types
+
+    scores = {"linear.mean_r2": 0.8766, "linear.mean_mse": 0.0123}
+    monkeypatch.setattr(Trainer, "score", lambda self, suite, **kw: types.SimpleNamespace(metric=scores.__getitem__))
+    args = [a if a != "none" else "quick" for a in TINY]
+    args[args.index("resolution=16")] = "resolution=32"
+    assert train.main(["--out", str(tmp_path / "run"), *args, *INVCLR]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert f"; quick suite: linear mean R² 0.877, mean MSE 0.0123 ({tmp_path / 'run' / 'result.json'}); curves.png" in line

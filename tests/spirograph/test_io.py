@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from spirograph._io import OutputLockedError, check_output_path, exclusive_lock, lock_path, write_atomic
+from spirograph._io import OutputLockedError, UnsafeLockError, check_output_path, exclusive_lock, lock_path, write_atomic
 
 
 def _umask() -> int:
@@ -39,7 +39,7 @@ def test_mode_follows_the_umask(tmp_path):
 def test_overwrite_semantics(tmp_path):
     path = tmp_path / "keep.txt"
     path.write_text("user data")
-    with pytest.raises(FileExistsError, match=r"^output '.*keep.txt' exists; pass overwrite \(--overwrite\) to replace it$"):
+    with pytest.raises(FileExistsError, match=r"^output '.*keep.txt' exists; pass overwrite=True to replace it$"):
         write_atomic(path, "new")
     assert path.read_text() == "user data"
     write_atomic(path, "new", overwrite=True)
@@ -131,6 +131,50 @@ def test_a_lock_file_left_by_a_killed_process_does_not_block(tmp_path):
 
 def test_lock_error_is_an_oserror(tmp_path):
     assert issubclass(OutputLockedError, OSError)  # the CLI reports OSError as one line, exit 2
+    assert issubclass(UnsafeLockError, OSError)
+
+
+def test_lock_error_message_has_no_errno_prefix(tmp_path):
+    target = tmp_path / "out.h5"
+    with exclusive_lock(target):
+        code = f"from spirograph._io import exclusive_lock\nwith exclusive_lock({str(target)!r}): pass"
+        err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stderr.strip().splitlines()[-1]
+    assert err.startswith("spirograph._io.OutputLockedError: output ") and "[Errno" not in err
+
+
+def _lock_victim(tmp_path, kind):
+    """Put something that is not this process's lock file at the lock's name; return (victim or None, check)."""
+    lock = lock_path(tmp_path / "out.h5")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    if kind == "symlink":
+        lock.symlink_to(victim)
+    elif kind == "dangling symlink":
+        lock.symlink_to(tmp_path / "nowhere")
+    elif kind == "folder":
+        lock.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(lock)
+    return victim
+
+
+@pytest.mark.parametrize("kind", ["symlink", "dangling symlink", "folder", "fifo"])
+def test_a_lock_file_that_is_not_a_regular_file_is_refused_and_nothing_written(tmp_path, kind):
+    victim = _lock_victim(tmp_path, kind)
+    with pytest.raises(UnsafeLockError, match=r"^lock file '.*out.h5.lock' is not a regular file .*; refusing to use it"):
+        with exclusive_lock(tmp_path / "out.h5"):
+            pytest.fail("locked through a " + kind)
+    assert victim.read_text() == "precious" and not (tmp_path / "nowhere").exists()
+    assert lock_path(tmp_path / "out.h5").is_symlink() or lock_path(tmp_path / "out.h5").exists()  # left as found
+
+
+def test_a_lock_file_this_process_did_not_create_is_never_truncated(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    os.link(victim, lock_path(tmp_path / "out.h5"))  # a second name of someone's file at the lock's name
+    with exclusive_lock(tmp_path / "out.h5") as lock:
+        assert lock.read_text().strip() == str(os.getpid()) and not os.path.samefile(lock, victim)
+    assert victim.read_text() == "precious" and sorted(os.listdir(tmp_path)) == ["victim.txt"]
 
 
 def test_every_writer_gives_open_permissions(tmp_path):

@@ -70,6 +70,6 @@ def test_plot_run_command(tmp_path, capsys):
     assert out.read_bytes()[:4] == b"\x89PNG" and "2 runs" in capsys.readouterr().out
     assert main(["plot-run", str(a), "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "exists; pass overwrite (--overwrite)" in err
+    assert err.count("\n") == 1 and "exists; pass --overwrite" in err
     assert main(["plot-run", str(tmp_path / "none"), "--out", str(tmp_path / "x.png")]) == 2
     assert "does not exist" in capsys.readouterr().err and not (tmp_path / "x.png").exists()

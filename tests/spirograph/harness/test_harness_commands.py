@@ -103,7 +103,7 @@ def test_score_refuses_existing_output(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "r.json").write_text("keep me")
     code, _, err = run(capsys, "score", "--reference", "oracle", "--tasks", "linear", "--out", "r.json", "--quiet")
-    assert code == 2 and "exists; pass overwrite (--overwrite)" in err
+    assert code == 2 and "exists; pass --overwrite" in err
     assert (tmp_path / "r.json").read_text() == "keep me"
     code, _, err = run(capsys, "score", "--reference", "oracle", "--tasks", "linear", "--out", "r.json", "--quiet", "--overwrite")
     assert code == 0, err

@@ -163,7 +163,7 @@ def test_command_writes_the_page_and_refuses_its_inputs(capsys, tmp_path):
     for option in ("--out", "--html", "--plot"):
         assert main(["leaderboard", str(source), option, str(source), "--overwrite"]) == 2
         err = capsys.readouterr().err
-        assert err.count("\n") == 1 and "not one of the input result files" in err
+        assert err.count("\n") == 1 and "not one of the command's inputs (it is the input result file" in err
     assert source.read_bytes() == before
     # A hard link to an input is the input too.
     os.link(source, tmp_path / "alias.json")

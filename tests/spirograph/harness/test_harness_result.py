@@ -48,7 +48,7 @@ def test_save_refuses_existing_files(valid, tmp_path):
     result = ScoreResult(valid)
     target = tmp_path / "r.json"
     target.write_text("user data")
-    with pytest.raises(FileExistsError, match="--overwrite"):
+    with pytest.raises(FileExistsError, match="overwrite=True"):
         result.save(target)
     assert target.read_text() == "user data"
     result.save(target, overwrite=True)

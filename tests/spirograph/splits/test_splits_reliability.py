@@ -227,3 +227,36 @@ def test_a_format_2_file_with_a_zero_ending_digest_verifies(tmp_path):
 def datasets_of(path) -> dict:
     with h5py.File(path, "r") as f:
         return {f"{s}/{k}": f[s][k][()].tobytes() for s in ("train", "test") for k in ("images", "content", "nuisance")}
+
+
+def test_a_lock_file_symlink_is_refused_and_its_target_kept(tmp_path, capsys):
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    (tmp_path / "o.h5.lock").symlink_to(victim)
+    code, _, err = run(capsys, "generate", tmp_path / "o.h5", *GEN)
+    assert code == 2 and err == (
+        f"spirograph generate: error: lock file '{tmp_path / 'o.h5.lock'}' is not a regular file (a symbolic link, folder or "
+        "device); refusing to use it: remove it if no writer is running\n"
+    )
+    assert victim.read_text() == "precious" and sorted(os.listdir(tmp_path)) == ["o.h5.lock", "victim"]
+
+
+def test_a_full_disk_as_hdf5_reports_it_is_one_short_line(tmp_path, capsys, monkeypatch):
+    write, calls = writer._write_chunk, []
+
+    def disk_full(*args, **kwargs):  # the text h5py gives for ENOSPC: two lines, a time, a buffer address
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError(
+                "Can't synchronously write data (file write failed: time = Sun Dec  6 02:37:39 2026\n, filename = "
+                "'o.h5.partial', file descriptor = 4, errno = 28, error message = 'No space left on device', buf = "
+                "0x7fcb3c93fc80, total write size = 5112720, bytes this sub-write = 5112720, offset = 1044480)"
+            )
+        write(*args, **kwargs)
+
+    monkeypatch.setattr(writer, "_write_chunk", disk_full)
+    code, _, err = run(capsys, "generate", tmp_path / "o.h5", *GEN)
+    assert code == 2 and err == (
+        f"spirograph generate: error: writing '{tmp_path / 'o.h5.partial'}' failed (No space left on device); the partial file "
+        "is kept with every finished chunk: fix the cause (free some space) and rerun with --resume\n"
+    )
