@@ -19,7 +19,7 @@ def command_line(flags: Mapping[str, str]) -> Iterator[None]:
 
     Args:
         flags: keyword argument name -> its flag, e.g. ``{"chunk_size": "--chunk-size"}``; a
-            ``bad_value`` for one of these names reads ``--chunk-size 0: expected ...`` and
+            ``bad_value`` for one of these names reads ``--chunk-size=0: expected ...`` and
             ``option("overwrite")`` reads ``--overwrite``.
     """
     token = _FLAGS.set(dict(flags))
@@ -41,11 +41,11 @@ def bad_value(argument: str, value: Any, allowed: str) -> ValueError:
     """Build the package's standard error: ``<argument>=<value>: expected <allowed>``.
 
     At the command line (``command_line``) an argument that is a flag of the command is named by
-    its flag: ``--chunk-size 0: expected an integer >= 1``.
+    its flag: ``--chunk-size=0: expected an integer >= 1``.
     """
     flag = (_FLAGS.get() or {}).get(argument)
     if flag is not None:
-        return ValueError(f"{flag} {value!r}: expected {allowed}")
+        return ValueError(f"{flag}={value!r}: expected {allowed}")
     return ValueError(f"{argument}={value!r}: expected {allowed}")
 
 

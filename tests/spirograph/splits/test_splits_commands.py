@@ -104,19 +104,19 @@ def test_generate_refuses_to_overwrite(tmp_path, capsys):
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--train", "0"], "error: --train 0: expected an integer >= 1"),
-        (["--test", "-5"], "error: --test -5: expected an integer >= 1"),
-        (["--chunk-size", "0"], "error: --chunk-size 0: expected an integer >= 1"),
-        (["--dtype", "int8"], "error: --dtype 'int8': expected one of"),
+        (["--train", "0"], "error: --train=0: expected an integer >= 1"),
+        (["--test", "-5"], "error: --test=-5: expected an integer >= 1"),
+        (["--chunk-size", "0"], "error: --chunk-size=0: expected an integer >= 1"),
+        (["--dtype", "int8"], "error: --dtype='int8': expected one of"),
         (["--shifts", "bg_men"], "unknown shift 'bg_men'; did you mean 'bg_mean'?"),
         (["--shifts", "background"], "unknown shift 'background'; did you mean 'bg_mean' or 'bg_width'?"),
         (["--shifts", "h"], "unknown shift 'h'; did you mean 'h_mean' or 'h_width'?"),
-        (["--compression", "zstd"], "error: --compression 'zstd': expected one of"),
+        (["--compression", "zstd"], "error: --compression='zstd': expected one of"),
         (["--range", "h=3,1"], "low < high"),
         (["--range", "h=oops"], "NAME=LOW,HIGH"),
         (["--pin", "sigma=0"], "sigma > 0"),
         (["--content", "m,zz"], "unknown factor 'zz'"),
-        (["--workers", "0"], "error: --workers 0: expected an integer >= 1"),
+        (["--workers", "0"], "error: --workers=0: expected an integer >= 1"),
         (
             ["--shifts", "bg_width:-0.4"],
             "error: shift bg_width-0.4 (background width change Δv -0.4) gives bg_r the range [0.4, 0.2]; "
