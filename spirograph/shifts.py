@@ -63,7 +63,7 @@ class ShiftFamily:
             return shift_space(space, self.target, self.kind, level)
         except ValueError as err:
             moved = []
-            for name in resolve_target(self.target):
+            for name in space.spec.resolve_target(self.target):
                 if name in space.nuisance:
                     low, high = space[name].low, space[name].high
                     low, high = (low + level, high + level) if self.kind == "mean" else (low - level, high + level)
