@@ -1,6 +1,9 @@
 """Spirograph: differentiable, GPU-batched synthetic-image generators (Spirograph first) for representation learning."""
 
-from . import generators
+from . import (
+    _startup,  # noqa: F401  (first: a command interrupted while torch imports says so in one line)
+    generators,
+)
 from ._version import __version__
 from .factors import DEFAULT_CONTENT, DEFAULT_NUISANCE, DEFAULT_RANGES, FACTOR_GROUPS, FACTOR_NAMES, Factor, FactorSpace
 from .generator import Generator, Spirograph

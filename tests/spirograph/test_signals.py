@@ -86,3 +86,16 @@ def test_error_lines_carry_no_errno_prefix(err, line):
 def test_an_hdf5_write_error_is_reduced_to_its_errno():
     err = OSError("Can't write data (file write failed: time = Sun Dec  6\n, errno = 28, error message = 'x', buf = 0x7f00)")
     assert os_reason(err) == os.strerror(errno.ENOSPC)
+
+
+@pytest.mark.parametrize("program, expected", [("/usr/bin/spirograph", "spirograph: interrupted\n"), ("analysis.py", None)])
+def test_a_command_interrupted_while_importing_says_so_in_one_line(program, expected):
+    import subprocess
+    import sys
+
+    code = f"import sys; sys.argv[0] = {program!r}; import spirograph; raise KeyboardInterrupt"
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    if expected is None:  # any other program keeps Python's own report
+        assert child.returncode != 130 and "Traceback" in child.stderr
+    else:
+        assert child.returncode == 130 and child.stderr == expected
