@@ -82,9 +82,9 @@ def unknown_name(kind: str, name: str, available: Iterable[str], *, owner: str |
     """
     available = sorted(available)
     close = difflib.get_close_matches(str(name), available, n=1)
-    hint = f"; did you mean '{close[0]}'? available" if close else "; available"
+    hint = f"; did you mean '{close[0]}'?" if close else ""
     where = f" in {owner}" if owner else ""
-    return ValueError(f"unknown {kind} {name!r}{hint}{where}: {', '.join(available) or '(none)'}")
+    return ValueError(f"unknown {kind} {name!r}{hint} available{where}: {', '.join(available) or '(none)'}")
 
 
 MAX_INT = 2**63 - 1
