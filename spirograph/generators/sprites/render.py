@@ -13,6 +13,7 @@ order are finite everywhere.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from typing import Mapping
 
 import torch
@@ -160,32 +161,72 @@ def _render_into(out: torch.Tensor, f: Mapping[str, torch.Tensor], tau: float, l
     The same formulas as ``logit`` (tested equal to rounding), with each step written into a
     reused buffer so a block's working set stays in cache; powers go through log and exp
     (vectorised, where a tensor exponent is not), and the colours are three fused multiply-adds
-    straight into the output.
+    straight into the output. On a CPU with several intra-op threads the blocks are shared out
+    among that many worker threads, each with its own buffers, and every block is small enough
+    (``GRAIN`` elements) that torch runs its operations inline: one operation on a block then
+    never waits at a barrier for a thread the operating system has descheduled, which on shared
+    cores made two threads three times slower than one (benchmarks/README.md).
     """
     batch, resolution = out.shape[0], out.shape[-1]
     grid = pixel_centres(resolution, out)
-    size = min(block, batch)
+    c = _Constants(f, grid, tau, lobe_count, out)
+    threads = torch.get_num_threads() if out.device.type == "cpu" else 1
+    if threads > 1 and batch > 1:
+        size = max(1, min(block, GRAIN // (resolution * resolution)))
+        starts = list(range(0, batch, size))
+        if len(starts) > 1:
+            shares = [starts[i::threads] for i in range(min(threads, len(starts)))]
+            futures = [_pool(len(shares)).submit(_blocks, out, c, share, size, lobe_count) for share in shares]
+            for future in futures:
+                future.result()
+            return
+    _blocks(out, c, range(0, batch, min(block, batch)), min(block, batch), lobe_count)
+
+
+GRAIN = 32_768
+"""torch runs an elementwise operation on at most this many elements inline, without its thread pool."""
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    if workers not in _POOLS:
+        _POOLS[workers] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sprites-render")
+    return _POOLS[workers]
+
+
+class _Constants:
+    """Per-image constants of the no-grad path: (B, 1, 1) factors and the (B, R) row/column terms of the affine map."""
+
+    def __init__(self, f: Mapping[str, torch.Tensor], grid: torch.Tensor, tau: float, lobe_count: int, out: torch.Tensor) -> None:
+        batch, resolution = out.shape[0], out.shape[-1]
+        self.eps2 = torch.full((1, 1, 1), SMOOTHING * SMOOTHING, dtype=out.dtype, device=out.device)
+        self.bound = logit_clamp(out.dtype)
+        cos, sin = torch.cos(f["angle"]), torch.sin(f["angle"])
+        inv_u = 1.0 / f["scale"]
+        inv_w = inv_u / f["aspect"]
+        dx, dy = grid - f["x"].unsqueeze(-1), grid - f["y"].unsqueeze(-1)
+        self.u_row, self.u_col = ((sin * inv_u).unsqueeze(-1) * dy).unsqueeze(-1), ((cos * inv_u).unsqueeze(-1) * dx).unsqueeze(-2)
+        self.w_row, self.w_col = ((cos * inv_w).unsqueeze(-1) * dy).unsqueeze(-1), ((-sin * inv_w).unsqueeze(-1) * dx).unsqueeze(-2)
+        self.half_p, self.inv_p = _per_image(0.5 * f["roundness"]), _per_image(1.0 / f["roundness"])
+        self.amplitude = _per_image(f["lobes"])
+        self.amplitude_k = self.amplitude * lobe_count
+        self.inv_aspect = _per_image(1.0 / f["aspect"])
+        self.to_logit = _per_image(f["scale"] * (resolution / (2.0 * tau)))
+        fg = torch.stack([f["fg_r"], f["fg_g"], f["fg_b"]], dim=-1)
+        bg = torch.stack([f["bg_r"], f["bg_g"], f["bg_b"]], dim=-1)
+        self.delta = (fg - bg).view(batch, 3, 1, 1)
+        self.bg = bg.view(batch, 3, 1, 1)
+
+
+def _blocks(out: torch.Tensor, k: _Constants, starts, size: int, lobe_count: int) -> None:
+    """Render the blocks of ``size`` images beginning at ``starts`` into ``out``, on buffers of its own."""
+    batch, resolution = out.shape[0], out.shape[-1]
     buf = torch.empty(_BUFFERS, size, resolution, resolution, dtype=out.dtype, device=out.device)
-    eps2 = torch.full((1, 1, 1), SMOOTHING * SMOOTHING, dtype=out.dtype, device=out.device)
-    bound = logit_clamp(out.dtype)
-    # Per-image constants, (B, 1, 1) or (B, R) rows/columns of the affine map.
-    cos, sin = torch.cos(f["angle"]), torch.sin(f["angle"])
-    inv_u = 1.0 / f["scale"]
-    inv_w = inv_u / f["aspect"]
-    dx, dy = grid - f["x"].unsqueeze(-1), grid - f["y"].unsqueeze(-1)
-    u_row, u_col = ((sin * inv_u).unsqueeze(-1) * dy).unsqueeze(-1), ((cos * inv_u).unsqueeze(-1) * dx).unsqueeze(-2)
-    w_row, w_col = ((cos * inv_w).unsqueeze(-1) * dy).unsqueeze(-1), ((-sin * inv_w).unsqueeze(-1) * dx).unsqueeze(-2)
-    half_p, inv_p = _per_image(0.5 * f["roundness"]), _per_image(1.0 / f["roundness"])
-    amplitude = _per_image(f["lobes"])
-    amplitude_k = amplitude * lobe_count
-    inv_aspect = _per_image(1.0 / f["aspect"])
-    to_logit = _per_image(f["scale"] * (resolution / (2.0 * tau)))
-    floor2 = GRADIENT_FLOOR * GRADIENT_FLOOR
-    fg = torch.stack([f["fg_r"], f["fg_g"], f["fg_b"]], dim=-1)
-    bg = torch.stack([f["bg_r"], f["bg_g"], f["bg_b"]], dim=-1)
-    delta = (fg - bg).view(batch, 3, 1, 1)
-    bg = bg.view(batch, 3, 1, 1)
-    for lo in range(0, batch, size):
+    eps2, bound, floor2 = k.eps2, k.bound, GRADIENT_FLOOR * GRADIENT_FLOOR
+    u_row, u_col, w_row, w_col = k.u_row, k.u_col, k.w_row, k.w_col
+    half_p, inv_p, amplitude, amplitude_k = k.half_p, k.inv_p, k.amplitude, k.amplitude_k
+    inv_aspect, to_logit, bg, delta = k.inv_aspect, k.to_logit, k.bg, k.delta
+    for lo in starts:
         hi = min(lo + size, batch)
         u, w, uu, ww, pu, pw, total, rho, c, a, b, t = (x[: hi - lo] for x in buf)
         torch.add(u_row[lo:hi], u_col[lo:hi], out=u)
