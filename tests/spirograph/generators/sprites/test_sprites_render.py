@@ -86,6 +86,13 @@ def test_no_grad_bits_independent_of_block_and_batch():
         assert torch.equal(render_unchecked(f, block=block), whole)
     part = render_unchecked({k: v[10:20] for k, v in f.items()})
     assert torch.equal(part, whole[10:20])
+    threads = torch.get_num_threads()
+    try:  # blocks shared out among worker threads, or all on the calling thread
+        for count in (1, 2, 3):
+            torch.set_num_threads(count)
+            assert torch.equal(render_unchecked(f), whole)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_no_subnormal_floats_in_float32():
