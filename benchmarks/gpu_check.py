@@ -54,7 +54,8 @@ import torch
 import spirograph
 from spirograph import Spirograph
 from spirograph._io import check_output_path, write_atomic
-from spirograph._validate import bad_value, check_positive_float, unknown_name
+from spirograph._validate import bad_value, check_positive_float, command_line, error_line, unknown_name
+from spirograph.cli import flags
 from spirograph.harness.result import ScoreResult
 from spirograph.harness.suites import Suite, get_suite
 from spirograph_baselines.checkpoint import CHECKPOINT_FILE, CONFIG_FILE, ENCODER_FILE, METRICS_FILE, RunDir
@@ -1067,12 +1068,14 @@ def check_args(args: argparse.Namespace) -> tuple[torch.device, tuple[str, ...],
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
-        device, stages, previous = check_args(args)
+        with command_line(flags(parser)):  # messages name this script's flags (--overwrite)
+            device, stages, previous = check_args(args)
         args.out.mkdir(parents=True, exist_ok=True)
     except (ValueError, OSError) as err:
-        print(f"gpu_check: error: {err}", file=sys.stderr)
+        print(f"gpu_check: error: {error_line(err)}", file=sys.stderr)
         return 2
     sizes = DRY if args.dry_run else FULL
     header = {
