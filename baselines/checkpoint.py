@@ -45,6 +45,10 @@ def _differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "
     return out
 
 
+LEGACY_TRAIN_SETTINGS: dict[str, Any] = {"generator": "spirograph", "render": {}}
+"""Training settings added in 0.3 and their values for a run recorded before (Spirograph, default options)."""
+
+
 class RunDir:
     """A training run's folder: ``config.json``, ``checkpoint.pt``, ``metrics.jsonl``, ``encoder.pt``, ``result.json``."""
 
@@ -120,10 +124,15 @@ class RunDir:
         atomic_write_text(config_path, json.dumps(record, indent=2, sort_keys=True) + "\n")
 
     def read_config(self) -> dict[str, Any]:
+        """The run record of ``config.json``; a record written before generators existed reads as Spirograph's."""
         try:
-            return json.loads(self.file(CONFIG_FILE).read_text(encoding="utf-8"))
+            record = json.loads(self.file(CONFIG_FILE).read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise bad_value("config.json", str(self.file(CONFIG_FILE)), f"valid JSON ({err})") from None
+        if isinstance(record, dict) and isinstance(record.get("train"), dict):
+            # 0.1/0.2 records have no generator: their views were Spirograph's with its default options.
+            record["train"] = {**LEGACY_TRAIN_SETTINGS, **record["train"]}
+        return record
 
     def save_checkpoint(self, state: Mapping[str, Any]) -> None:
         """Write ``checkpoint.pt`` atomically (the previous one stays intact until the new one is complete).

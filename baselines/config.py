@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from spirograph._validate import bad_value, check_choice, check_int, check_positive_float, unknown_name
-from spirograph.generators.spirograph.render import MAX_RESOLUTION, NORMALIZATIONS
+from spirograph.generators import get as get_generator
 
 from .encoders import ENCODERS
 from .optim import LR_SCHEDULES
@@ -40,7 +40,12 @@ class TrainConfig:
             lr_u = lr·min(½(1 + cos(π·u/T)), (u + 1)/W); "warmup-cosine": linear warm-up from
             0.001·lr over W units, then cosine to 0 over the remaining T − W units.
         schedule_unit: "epoch" (paper: the lr changes once per epoch) or "step".
-        resolution, normalize: rendering options (paper: 32, "row").
+        generator: the registered generator whose views are trained on (default "spirograph";
+            run records without one are Spirograph's).
+        resolution: image side R (paper: 32).
+        normalize: Spirograph's row or image normalisation (paper: "row"); other generators
+            leave it at "row" and take their render options from ``render``.
+        render: further render options of the generator (default: its defaults).
         checkpoint_every: steps between checkpoints (a checkpoint is also written at the end).
         log_every: steps between metrics-log lines.
     """
@@ -61,8 +66,10 @@ class TrainConfig:
     warmup_epochs: float = 10
     lr_schedule: str = "cosine-ramp"
     schedule_unit: str = "epoch"
+    generator: str = "spirograph"
     resolution: int = 32
     normalize: str = "row"
+    render: dict = field(default_factory=dict)
     checkpoint_every: int = 500
     log_every: int = 10
 
@@ -98,11 +105,25 @@ class TrainConfig:
             raise bad_value("warmup_epochs", self.warmup_epochs, f"fewer than epochs ({self.epochs})")
         self.lr_schedule = check_choice("lr_schedule", self.lr_schedule, tuple(LR_SCHEDULES))
         self.schedule_unit = check_choice("schedule_unit", self.schedule_unit, SCHEDULE_UNITS)
-        self.resolution = check_int("resolution", self.resolution, 2, MAX_RESOLUTION)
-        self.normalize = check_choice("normalize", self.normalize, NORMALIZATIONS)
+        spec = get_generator(self.generator)
+        if not isinstance(self.render, dict):
+            raise bad_value("render", self.render, "a dict of render options")
+        if spec.name != "spirograph" and self.normalize != "row":
+            raise bad_value("normalize", self.normalize, f"'row' (Spirograph's option) for generator {spec.name!r}; its options go in 'render'")
+        options = self.render_options()  # the generator's one validator
+        self.resolution = options["resolution"]
+        if spec.name == "spirograph":
+            self.normalize = options["normalize"]
         self.checkpoint_every = check_int("checkpoint_every", self.checkpoint_every, 1)
         self.log_every = check_int("log_every", self.log_every, 1)
         return self
+
+    def render_options(self) -> dict[str, Any]:
+        """The complete render options of the training views, validated by the generator."""
+        options = {"resolution": self.resolution, **self.render}
+        if self.generator == "spirograph":
+            options.setdefault("normalize", self.normalize)
+        return get_generator(self.generator).render_options(options)
 
     @property
     def steps_per_epoch(self) -> int:

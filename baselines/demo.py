@@ -31,6 +31,7 @@ from spirograph import _signals
 from spirograph import cli as spirograph_cli
 from spirograph._validate import check_int, command_line, error_line, unknown_name
 from spirograph.cli import flags
+from spirograph.generators import get as get_generator
 from spirograph.harness.suites import get_suite
 
 from . import train as train_cli
@@ -156,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="seed of the data and of training (default: 0)")
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     parser.add_argument("--suite", default=None, help="harness suite (default: the budget's)")
+    parser.add_argument("--generator", default="spirograph",
+                        help="generator of the split file, the training views and the suite (default: spirograph)")
     parser.add_argument("--preset", default=None, help="training preset (default: the budget's)")
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -168,7 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _steps(args: argparse.Namespace, budget: Budget, suite: str, preset: str, out: Path) -> tuple[list[Step], list[Path]]:
     data, grid, results = out / "data.h5", out / "samples.png", out / "results"
-    generate = ["generate", str(data), "--train", str(args.train), "--test", str(args.test), "--seed", str(args.seed), "--shifts", "bg_mean:0.4"]
+    family = get_generator(args.generator).shifts[0]  # one shift split: the generator's first family at its last level
+    chosen = [] if args.generator == "spirograph" else ["--generator", args.generator]  # commands as 0.2 recorded them
+    generate = ["generate", str(data), *chosen, "--train", str(args.train), "--test", str(args.test),
+                "--seed", str(args.seed), "--shifts", f"{family.split_name}:{family.split_levels[-1]:g}"]
     if Path(str(data) + ".partial").exists():
         generate.append("--resume")
     steps = [
@@ -180,7 +186,8 @@ def _steps(args: argparse.Namespace, budget: Budget, suite: str, preset: str, ou
     for method in METHODS:
         run_dir = out / method
         entries.append(run_dir / RESULT_FILE)
-        argv = ["--method", method, "--preset", preset, "--out", str(run_dir), "--seed", str(args.seed), "--device", args.device, "--suite", suite]
+        argv = ["--method", method, "--preset", preset, "--out", str(run_dir), "--seed", str(args.seed), "--device", args.device,
+                "--suite", suite, *chosen]
         argv += [f"--set={item}" for item in (*budget.overrides, *args.overrides)]
         if (run_dir / CHECKPOINT_FILE).exists():
             argv.append("--resume")
@@ -190,7 +197,7 @@ def _steps(args: argparse.Namespace, budget: Budget, suite: str, preset: str, ou
     for reference in REFERENCES:
         result = results / f"{reference}.json"
         entries.append(result)
-        argv = ["score", "--reference", reference, "--suite", suite, "--device", args.device, "--out", str(result)]
+        argv = ["score", "--reference", reference, "--suite", suite, *chosen, "--device", args.device, "--out", str(result)]
         steps.append(Step(f"score reference {reference}", reference, result, _command(spirograph_cli.main, argv, "spirograph")))
     board = ["leaderboard", *map(str, entries), "--out", str(out / "leaderboard.md"), "--plot", str(out / "leaderboard.png"),
              "--html", str(out / "leaderboard.html"), "--overwrite"]
@@ -209,7 +216,7 @@ def run(args: argparse.Namespace) -> Path:
     check_int("--test", args.test, 1)
     suite = args.suite or budget.suite
     preset = args.preset or budget.preset
-    get_suite(suite)
+    get_suite(suite, generator=args.generator)
     get_preset(preset)
     out = Path(args.out)
     started = time.perf_counter()

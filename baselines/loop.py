@@ -12,7 +12,7 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
-from spirograph import FactorSpace, Spirograph, _signals
+from spirograph import FactorSpace, Generator, _signals
 from spirograph.seeding import stream_key
 
 from .checkpoint import CHECKPOINT_FILE, METHOD_REPORT_FILE, RESULT_FILE, VALIDATION_FILE, RunDir, TrainingError, atomic_write_text
@@ -76,7 +76,8 @@ class Trainer:
         self.run_dir = run_dir
         self.rank, self.world_size = rank, world_size
         self.progress = progress and rank == 0
-        self.spirograph = Spirograph(resolution=train_config.resolution, normalize=train_config.normalize, device=device)
+        # The generator of the run config (a run record without one is Spirograph's); heads are sized from its space.
+        self.spirograph = Generator(train_config.generator, device=device, **train_config.render_options())
         self.contents = self.spirograph.sample_content(train_config.n_contents, seed=train_config.data_seed, stream=TRAIN_STREAM)
         self.method = build_model(method_name, method_config, train_config, seed=seed, space=self.spirograph.space).to(device)
         self.model: nn.Module = self.method
@@ -292,7 +293,7 @@ class Trainer:
         record = self.run_dir.read_config()
         disclosures = run_disclosures(record)
         result = spirograph.score(
-            self.frozen_encoder(), suite=suite, device=str(self.device), name=name, disclosures=disclosures, command=command, progress=self.progress
+            self.frozen_encoder(), suite=suite, generator=self.cfg.generator, device=str(self.device), name=name, disclosures=disclosures, command=command, progress=self.progress
         )
         result.save(self.run_dir.file(RESULT_FILE), overwrite=True)
         return result

@@ -72,8 +72,12 @@ def split_overrides(pairs: Sequence[str], method_cls) -> tuple[dict[str, Any], d
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="spirograph-train",
-        description="Train a contrastive baseline on on-the-fly Spirograph views and score it with the harness.",
+        description="Train a contrastive baseline on views rendered on the fly by a registered generator "
+        "(default Spirograph) and score it with the harness.",
     )
+    parser.add_argument("--generator", default=None,
+                        help="generator of the training views and of the suite scored (default: spirograph; the same as "
+                        "--set generator=NAME; `spirograph generators` lists them)")
     parser.add_argument("--method", required=True, help="training method: " + ", ".join(available_methods()))
     parser.add_argument("--preset", default="paper", help="settings preset: " + ", ".join(presets_mod.available_presets()))
     parser.add_argument("--out", required=True, type=Path, help="run directory: config.json, metrics.jsonl, curves.png, checkpoint.pt, encoder.pt, "
@@ -125,22 +129,28 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> Path:
     check_int("--seed", args.seed, 0)
     if args.resume and args.overwrite:
         raise bad_value("--resume/--overwrite", (True, True), "at most one of them")
-    if args.suite != SUITES_NONE:
-        from spirograph.harness.suites import available_suites
-
-        if args.suite not in available_suites():
-            raise unknown_name("suite", args.suite, (*available_suites(), SUITES_NONE))
     if args.threads is not None:
         torch.set_num_threads(check_int("--threads", args.threads, 1))
     train_over, method_over = split_overrides(args.overrides, method_cls)
+    if args.generator is not None:
+        if "generator" in train_over and train_over["generator"] != args.generator:
+            raise bad_value("--generator", args.generator, f"the generator of --set generator={train_over['generator']} (or only one of them)")
+        train_over["generator"] = args.generator
     train_cfg = TrainConfig.from_overrides(preset.train_settings(method_cls), train_over)
+    if args.suite != SUITES_NONE:
+        from spirograph.harness.suites import available_suites
+
+        suites = available_suites(generator=train_cfg.generator)
+        if args.suite not in suites:
+            owner = None if train_cfg.generator == "spirograph" else f"generator {train_cfg.generator!r}"
+            raise unknown_name("suite", args.suite, (*suites, SUITES_NONE), owner=owner)
     method_cfg = method_cls.Config.from_overrides({**preset.method_settings(method_cls), **method_over})
     if args.suite != SUITES_NONE:
         from spirograph.harness.suites import get_suite
 
-        options = get_suite(args.suite).render_options()
-        trained = {"resolution": train_cfg.resolution, "normalize": train_cfg.normalize}
-        if any(options[k] != v for k, v in trained.items()):
+        options = get_suite(args.suite, generator=train_cfg.generator).render_options()
+        trained = train_cfg.render_options()
+        if options != trained:
             raise bad_value("--suite", args.suite, f"a suite that renders like the training views {trained} (it renders {options}), or 'none'")
     rank, world, device = _init_distributed(args.device)
     train_cfg.check_world_size(world)

@@ -21,13 +21,18 @@ from ._version import __version__
 
 __all__ = ["COMMAND_MODULES", "CommandError", "build_parser", "main"]
 
-COMMAND_MODULES = ("spirograph.splits.commands", "spirograph.harness.commands", "spirograph.viz_commands")
+COMMAND_MODULES = (
+    "spirograph.splits.commands",
+    "spirograph.harness.commands",
+    "spirograph.viz_commands",
+    "spirograph.generators.commands",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="spirograph",
-        description="Generate, inspect and score on the differentiable Spirograph benchmark.",
+        description="Generate, inspect and score on the differentiable Spirograph benchmark and its other generators.",
     )
     parser.add_argument("--version", action="version", version=f"spirograph-bench {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -42,6 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     score.add_argument("--weights", metavar="PATH", help="state dict loaded with torch.load(weights_only=True)")
     score.add_argument("--suite", default="quick", help="suite name (default: quick; also: standard, the paper's sizes, and "
                        "demo, the smaller suite of spirograph-demo)")
+    score.add_argument("--generator", default="spirograph",
+                       help="generator whose suite is scored (default: spirograph; `spirograph generators` lists them)")
     score.add_argument("--tasks", metavar="A,B", help=f"comma-separated subset of: {', '.join(TASK_NAMES)} (default: all)")
     score.add_argument("--device", default="cpu", help="torch device for rendering and the encoder (default: cpu)")
     score.add_argument("--name", help="entry name on the leaderboard (default: the reference's name, or the module or file "
@@ -100,6 +102,8 @@ def _command_line(args: argparse.Namespace) -> str:
     if args.weights:
         parts += ["--weights", args.weights]
     parts += ["--suite", args.suite]
+    if args.generator != "spirograph":
+        parts += ["--generator", args.generator]
     if args.tasks:
         parts += ["--tasks", args.tasks]
     if args.device != "cpu":
@@ -126,7 +130,7 @@ def run_score(args: argparse.Namespace) -> int:
     encoder_file = args.encoder.rpartition(":")[0] if args.encoder and ":" in args.encoder else None
     _io.refuse_inputs({"--out": args.out}, {"--weights file": args.weights, "--encoder file": encoder_file})
     check_writable(check_output_path(args.out, overwrite=args.overwrite))
-    get_suite(args.suite)
+    get_suite(args.suite, generator=args.generator)
     tasks = check_tasks([t.strip() for t in args.tasks.split(",")] if args.tasks else None)
     disclosures = _parse_disclosures(args.disclose)
     if args.name is not None:
@@ -144,7 +148,7 @@ def run_score(args: argparse.Namespace) -> int:
         encoder = load_encoder(args.encoder, args.weights)
         name = args.name or default_entry_name(args.encoder)
     result = score(
-        encoder, suite=args.suite, device=args.device, name=name, disclosures=disclosures, tasks=list(tasks),
+        encoder, suite=args.suite, generator=args.generator, device=args.device, name=name, disclosures=disclosures, tasks=list(tasks),
         command=_command_line(args), progress=not args.quiet, solver=args.solver,
     )
     path = result.save(args.out, overwrite=args.overwrite)

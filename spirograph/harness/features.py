@@ -16,7 +16,7 @@ import torch
 from tqdm import tqdm
 
 from ..factors import FactorSpace
-from ..generator import Spirograph
+from ..generator import Generator
 from ..shifts import shift_space
 from .encoders import FactorEncoder, call_encoder
 from .suites import Suite
@@ -32,7 +32,7 @@ class FeatureSource:
         encoder: the (checked) encoder.
         suite: the evaluation suite (seed, sizes, rendering options, batch size).
         device: where images are rendered and the encoder runs.
-        space: the unshifted factor space (default PROTOCOL.md §1).
+        space: the unshifted factor space (default: the suite's generator's priors and roles).
         progress: show a progress bar per image set.
     """
 
@@ -40,31 +40,33 @@ class FeatureSource:
         self.encoder = encoder
         self.suite = suite
         self.device = torch.device(device)
-        self.space = space if space is not None else FactorSpace()
+        self.space = space if space is not None else FactorSpace(generator=suite.generator)
         self.progress = progress
         self.render_seconds = 0.0
         self.encode_seconds = 0.0
         self.images_encoded = 0
-        self._spirographs: dict[Any, Spirograph] = {}
+        self._generators: dict[Any, Generator] = {}
         self._cache: dict[tuple, torch.Tensor] = {}
 
-    def spirograph(self, shift: Shift | None = None) -> Spirograph:
-        """The ``Spirograph`` of the unshifted space, or of ``shift`` applied to it."""
-        if shift not in self._spirographs:
+    def generator(self, shift: Shift | None = None) -> Generator:
+        """The ``Generator`` of the unshifted space, or of ``shift`` applied to it."""
+        if shift not in self._generators:
             space = self.space
             if shift is not None:
                 target, kind, level = shift
                 space = shift_space(space, target, kind, level)
-            self._spirographs[shift] = Spirograph(space, device=self.device, **self.suite.render_options())
-        return self._spirographs[shift]
+            self._generators[shift] = Generator(space=space, device=self.device, **self.suite.render_options())
+        return self._generators[shift]
+
+    spirograph = generator  # the 0.2 name
 
     def content(self, split: str, n: int) -> torch.Tensor:
         """Content of items ``0 .. n-1`` of ``split``: float32 (n, n_content) on the CPU."""
-        return self.spirograph().sample_content(n, seed=self.suite.seed, stream=split).cpu()
+        return self.generator().sample_content(n, seed=self.suite.seed, stream=split).cpu()
 
     def nuisance(self, split: str, n: int, *, draw: int = 0, shift: Shift | None = None) -> torch.Tensor:
         """Nuisance draw ``draw`` of items ``0 .. n-1``: float32 (n, n_nuisance) on the CPU."""
-        return self.spirograph(shift).sample_nuisance(n, seed=self.suite.seed, stream=f"{split}/nuisance/{draw}").cpu()
+        return self.generator(shift).sample_nuisance(n, seed=self.suite.seed, stream=f"{split}/nuisance/{draw}").cpu()
 
     def features(self, split: str, n: int, *, draw: int = 0, shift: Shift | None = None, cache: bool = True) -> torch.Tensor:
         """Features of items ``0 .. n-1`` of ``split`` with nuisance draw ``draw`` (and ``shift``).
@@ -89,7 +91,7 @@ class FeatureSource:
         return out
 
     def _encode(self, split: str, start: int, stop: int, *, draw: int, shift: Shift | None) -> torch.Tensor:
-        gen = self.spirograph(shift)
+        gen = self.generator(shift)
         seed = self.suite.seed
         batch = self.suite.batch_size
         label = f"{split} draw {draw}" + ("" if shift is None else f" {shift[0]} {shift[1]} {shift[2]:+g}")

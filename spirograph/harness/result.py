@@ -240,7 +240,8 @@ def _check_suite(c: _Checker, suite: Any) -> None:
     where = "result.suite"
     known = {f.name: None for f in fields(Suite) if f.name != "result_schema"}
     required = {"name": "nonempty_str", "version": int, "seed": int}
-    optional = {**{k: v for k, v in known.items() if k not in required}, "robustness": dict, "paper_ridge": "number", "ridge_grid": "numbers"}
+    optional = {**{k: v for k, v in known.items() if k not in required and k != "options"}, "robustness": dict, "render": dict,
+                "paper_ridge": "number", "ridge_grid": "numbers"}
     if not c.keys(where, suite, required, optional):
         return
     c.count(f"{where}.version", suite["version"], 1)
@@ -264,7 +265,7 @@ def _check_suite(c: _Checker, suite: Any) -> None:
                 c.fail(here, "a non-empty list of finite numbers >= 0", value)
         elif key in ("validation_fraction", "confidence", "worst_case_step_size", "whitening_shrinkage", "paper_ridge", "extent"):
             c.number(here, value, 0.0)
-        elif key in ("description", "normalize", "name"):
+        elif key in ("description", "normalize", "name", "generator"):
             c.text(here, value)
         elif key == "robustness":
             for family, spec in value.items():
@@ -286,14 +287,23 @@ def _check_context(c: _Checker, data: dict, tasks: list[str]) -> None:
         if "threads" in env:
             c.count("result.environment.threads", env["threads"], 1)
     render = data["render"]
-    if c.keys("result.render", render, {"resolution": int, "n_points": int, "extent": "number", "normalize": str}):
-        c.count("result.render.resolution", render["resolution"], 1)
-        c.count("result.render.n_points", render["n_points"], 1)
-        c.number("result.render.extent", render["extent"], 0.0)
-        if render["normalize"] not in ("row", "image"):
-            c.fail("result.render.normalize", "'row' or 'image'", render["normalize"])
+    generator = data.get("generator", "spirograph")
+    if "generator_version" in data:
+        c.count("result.generator_version", data["generator_version"], 1)
+    if generator == "spirograph":  # as released: Spirograph's four options
+        if c.keys("result.render", render, {"resolution": int, "n_points": int, "extent": "number", "normalize": str}):
+            c.count("result.render.resolution", render["resolution"], 1)
+            c.count("result.render.n_points", render["n_points"], 1)
+            c.number("result.render.extent", render["extent"], 0.0)
+            if render["normalize"] not in ("row", "image"):
+                c.fail("result.render.normalize", "'row' or 'image'", render["normalize"])
+    else:  # another generator's options, checked as recorded (never against what is installed)
+        if c.keys("result.render", render, {"resolution": int}, {k: "scalar" for k in render if k != "resolution"}):
+            c.count("result.render.resolution", render["resolution"], 1)
     space = data["space"]
-    if c.keys("result.space", space, {"ranges": dict, "content": list, "nuisance": list}):
+    if c.keys("result.space", space, {"ranges": dict, "content": list, "nuisance": list}, {"generator": "nonempty_str"}):
+        if space.get("generator", "spirograph") != generator:
+            c.fail("result.space.generator", f"the result's generator {generator!r}", space.get("generator", "spirograph"))
         for factor, bounds in space["ranges"].items():
             if not (isinstance(bounds, list) and len(bounds) == 2 and all(_finite(b) for b in bounds) and bounds[0] <= bounds[1]):
                 c.fail(f"result.space.ranges.{_key(factor)}", "[low, high], finite, low <= high", bounds)
@@ -357,7 +367,7 @@ def validate_result(data: Any) -> None:
         raise ResultError(f"result.schema_version: expected one of {list(READABLE_SCHEMA_VERSIONS)} (this package writes "
                           f"{SCHEMA_VERSION}), got {version!r}")
     task_names = TASK_NAMES if version >= 2 else tuple(t for t in TASK_NAMES if t not in ("sensitivity", "worst_case"))
-    c.keys("result", data, _TOP_LEVEL)
+    c.keys("result", data, _TOP_LEVEL, {"generator": "nonempty_str", "generator_version": int} if version >= 3 else {})
     c.raise_if_any()
     tasks = data["tasks"]
     if not tasks or any(t not in task_names for t in tasks) or len(set(tasks)) != len(tasks):
@@ -391,10 +401,13 @@ def validate_result(data: Any) -> None:
                 c.regression(f"{where}.feature_averaging.{key}", fa[key], content)
     if "robustness" in metrics:
         rob = metrics["robustness"]
-        if c.keys(f"{where}.robustness", rob, {"unshifted": dict, "summary": dict, **{f: dict for f in ROBUSTNESS_FAMILIES}}):
+        # The families of the result's own suite record (a result is checked against what it records).
+        recorded = data["suite"].get("robustness")
+        families = list(recorded) if isinstance(recorded, dict) and recorded else list(ROBUSTNESS_FAMILIES)
+        if c.keys(f"{where}.robustness", rob, {"unshifted": dict, "summary": dict, **{f: dict for f in families}}):
             c.metric(f"{where}.robustness.unshifted", rob["unshifted"], _MSE)
             c.metric(f"{where}.robustness.summary", rob["summary"], _RELATIVE)
-            for family in ROBUSTNESS_FAMILIES:
+            for family in families:
                 if c.keys(f"{where}.robustness.{family}", rob[family], {"curve": list, "summary": dict}):
                     c.curve(f"{where}.robustness.{family}.curve", rob[family]["curve"], "level", "number", {"mean_mse": _MSE})
                     c.metric(f"{where}.robustness.{family}.summary", rob[family]["summary"], _RELATIVE)

@@ -28,6 +28,7 @@ def score(
     encoder: Any,
     *,
     suite: str | Suite = "quick",
+    generator: str | None = None,
     device: str | torch.device = "cpu",
     name: str | None = None,
     disclosures: Mapping[str, Any] | None = None,
@@ -46,6 +47,7 @@ def score(
     Args:
         encoder: a callable mapping float images (B, 3, R, R) on ``device`` to features (B, D).
         suite: a registered suite name (``"quick"``, ``"standard"``) or a ``Suite``.
+        generator: whose suite ``suite`` names (default ``"spirograph"``; a ``Suite`` carries its own).
         device: where images are rendered and the encoder runs.
         name: the entry's name on the leaderboard (default: a function's name, else the class name).
         disclosures: facts about the method, e.g. ``{"uses_nuisance_labels": False,
@@ -67,7 +69,9 @@ def score(
     """
     if not (callable(encoder) or isinstance(encoder, FactorEncoder)):
         raise bad_value("encoder", type(encoder).__name__, "a callable mapping images (B, 3, R, R) to features (B, D)")
-    suite = get_suite(suite)
+    if generator is not None and isinstance(suite, Suite) and suite.generator != generator:
+        raise bad_value("generator", generator, f"the given suite's own generator {suite.generator!r}")
+    suite = get_suite(suite, generator="spirograph" if generator is None else generator)
     if suite.result_schema != SCHEMA_VERSION:
         raise bad_value("suite", f"{suite.name} version {suite.version}",
                         f"a suite of result schema {SCHEMA_VERSION} (this one describes schema-{suite.result_schema} results "
@@ -141,9 +145,9 @@ def _check_disclosures(disclosures: Mapping[str, Any] | None) -> dict[str, Any]:
 
 def _run(encoder, suite: Suite, device, name, disclosures, chosen, command, progress, solver) -> ScoreResult:
     started = time.perf_counter()
-    space = FactorSpace()
+    space = FactorSpace(generator=suite.generator)
     source = FeatureSource(encoder, suite, device=device, space=space, progress=progress)
-    gen = source.spirograph()
+    gen = source.generator()
     content, nuisance = gen.sample(CHECK_ITEMS, seed=suite.seed, stream=CHECK_STREAM)
     images = None if isinstance(encoder, FactorEncoder) else gen.render(content, nuisance, validate=False)
     feature_dim = check_encoder(encoder, images, content, nuisance)
@@ -175,6 +179,7 @@ def _run(encoder, suite: Suite, device, name, disclosures, chosen, command, prog
             "platform": platform.platform(terse=True),
             "threads": torch.get_num_threads(),
         },
+        **space.spec.identity,
         "render": dict(suite.render_options()),
         "space": space.to_dict(),
         "encoder": {

@@ -30,7 +30,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from ..generator import Spirograph
+from ..generator import Generator
 from .encoders import FactorEncoder
 from .encoders import _first_line as first_line
 from .metrics import Bootstrap, metric
@@ -40,7 +40,7 @@ class NotDifferentiable(Exception):
     """The encoder cannot be differentiated with respect to its input images (with the reason)."""
 
 
-def feature_function(encoder: Any, spirograph: Spirograph) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+def feature_function(encoder: Any, spirograph: Generator) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """``(content (B, n_c), nuisance (B, n_n)) -> features (B, D)`` through the renderer and ``encoder``."""
     if isinstance(encoder, FactorEncoder):
         return encoder.encode_factors

@@ -11,12 +11,11 @@ current version of a name is scored.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .._validate import bad_value, check_int, unknown_name
-from ..generators.spec import MAX_RESOLUTION
+from ..generators import get as get_generator
 from ..shifts import SHIFT_FAMILIES
 
 AVERAGING_DRAWS: tuple[int, ...] = (1, 2, 3, 4, 5, 10, 20, 30)
@@ -29,6 +28,13 @@ ROBUSTNESS_FAMILIES: dict[str, dict[str, Any]] = {
 
 WORST_CASE_EPSILONS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0)
 """PROTOCOL.md §5: half-widths of the worst case's nuisance neighbourhoods, as fractions of each factor's prior range."""
+
+def robustness_families(generator: str = "spirograph") -> dict[str, dict[str, Any]]:
+    """The robustness families of ``generator``'s suites, keyed by result key: target, kind and levels scored.
+
+    ``ROBUSTNESS_FAMILIES`` for Spirograph; read from the generator's ``ShiftFamily`` objects.
+    """
+    return {f.key: {"target": f.target, "shift": f.kind, "levels": f.levels} for f in get_generator(generator).shifts}
 
 DEFAULT_TASK_ITEMS = 500
 """Default number of test contents of the invariance, sensitivity and worst-case tasks."""
@@ -91,7 +97,12 @@ class Suite:
         knn_neighbours: candidate k for the kNN probe, chosen on the validation part.
         bootstrap_resamples, confidence: percentile bootstrap over test items.
         batch_size: images per encoder call.
-        resolution, n_points, extent, normalize: rendering options (PROTOCOL.md §1).
+        resolution: the image side R.
+        n_points, extent, normalize: Spirograph's render options (PROTOCOL.md §1); a suite of
+            another generator leaves them at their defaults, and they are not in its record.
+        generator: the registered generator whose items are scored (default ``"spirograph"``).
+        options: render options of another generator besides ``resolution``, as
+            ``(name, value)`` pairs (default: the generator's defaults).
         description: one line for listings.
         result_schema: the result schema its results are written in (default: the current
             one); it decides which settings the suite's record holds (``SUITE_FIELDS_SINCE``).
@@ -129,6 +140,8 @@ class Suite:
     normalize: str = "row"
     description: str = field(default="", compare=False)
     result_schema: int | None = None
+    generator: str = "spirograph"
+    options: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         if self.result_schema is None:
@@ -190,12 +203,12 @@ class Suite:
         if not (isinstance(self.confidence, float) and 0.5 <= self.confidence < 1.0):
             raise bad_value("confidence", self.confidence, "a float in [0.5, 1)")
         check_int("batch_size", self.batch_size, 1)
-        check_int("resolution", self.resolution, 2, MAX_RESOLUTION)
-        check_int("n_points", self.n_points, 2)
-        if not (isinstance(self.extent, (int, float)) and math.isfinite(self.extent) and self.extent > 0):
-            raise bad_value("extent", self.extent, "a finite number > 0")
-        if self.normalize not in ("row", "image"):
-            raise bad_value("normalize", self.normalize, "'row' or 'image'")
+        spec = get_generator(self.generator)
+        object.__setattr__(self, "options", tuple(sorted(dict(self.options).items())))
+        if spec.name != "spirograph" and (self.n_points, self.extent, self.normalize) != (40, 6.0, "row"):
+            raise bad_value("n_points/extent/normalize", (self.n_points, self.extent, self.normalize),
+                            f"Spirograph's defaults in a suite of generator {spec.name!r} (its options go in 'options')")
+        self.render_options()  # the generator's one validator of render options
 
     @property
     def max_draws(self) -> int:
@@ -208,13 +221,22 @@ class Suite:
         return max(1, int(round(self.validation_fraction * self.n_train)))
 
     def render_options(self) -> dict[str, Any]:
-        """Keyword arguments for ``spirograph.Spirograph``."""
-        return dict(resolution=self.resolution, n_points=self.n_points, extent=self.extent, normalize=self.normalize)
+        """The suite's complete render options, validated by its generator (keyword arguments of ``Generator``)."""
+        options = {"resolution": self.resolution, **dict(self.options)}
+        if self.generator == "spirograph":
+            options.update(n_points=self.n_points, extent=self.extent, normalize=self.normalize)
+        return get_generator(self.generator).render_options(options)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly record of every setting (stored in each result), as its result schema recorded it."""
         data = asdict(self)
-        del data["result_schema"]
+        del data["result_schema"], data["options"]
+        if self.generator == "spirograph":
+            del data["generator"]  # as released: a record without one is Spirograph's
+        else:
+            for key in ("n_points", "extent", "normalize"):
+                del data[key]
+            data["render"] = self.render_options()
         for key, since in SUITE_FIELDS_SINCE.items():
             if since > self.result_schema:
                 del data[key]
@@ -223,36 +245,42 @@ class Suite:
                 data[key] = list(data[key])
         data["robustness"] = {
             family: {"target": spec["target"], "shift": spec["shift"], "levels": list(spec["levels"])}
-            for family, spec in ROBUSTNESS_FAMILIES.items()
+            for family, spec in robustness_families(self.generator).items()
         }
         data["paper_ridge"] = PAPER_RIDGE
         data["ridge_grid"] = list(RIDGE_GRID)
         return data
 
 
-_SUITES: dict[str, dict[int, Suite]] = {}
-GENERATORS: tuple[str, ...] = ("spirograph",)
-"""Generators whose suites are registered."""
+_SUITES: dict[str, dict[str, dict[int, Suite]]] = {}
+"""generator -> suite name -> version -> definition."""
+_LOADED: set[str] = set()
 
 
-def _check_generator(generator: Any) -> str:
-    if generator not in GENERATORS:
-        raise bad_value("generator", generator, "one of " + ", ".join(repr(g) for g in GENERATORS))
-    return generator
+def _suites_of(generator: Any) -> dict[str, dict[int, Suite]]:
+    """The suites registered for ``generator`` (a registered generator name), loading its suites hook once."""
+    spec = get_generator(generator)
+    if spec.name not in _LOADED:
+        _LOADED.add(spec.name)
+        if spec.suites is not None:
+            import importlib
+
+            importlib.import_module(spec.suites)
+    return _SUITES.setdefault(spec.name, {})
 
 
 def register_suite(suite: Suite, *, overwrite: bool = False) -> Suite:
-    """Add ``suite`` to the registry as version ``suite.version`` of ``suite.name``.
+    """Add ``suite`` to the registry as version ``suite.version`` of ``suite.name`` for ``suite.generator``.
 
     Older versions may be registered after newer ones (a name's history); ``get_suite`` without
-    a version returns the highest.
+    a version returns the highest. Each generator has its own names.
 
     Raises:
         ValueError: not a ``Suite``, or that version of the name is taken and ``overwrite`` is false.
     """
     if not isinstance(suite, Suite):
         raise bad_value("suite", type(suite).__name__, "a spirograph.harness.suites.Suite")
-    versions = _SUITES.setdefault(suite.name, {})
+    versions = _SUITES.setdefault(suite.generator, {}).setdefault(suite.name, {})
     if suite.version in versions and not overwrite:
         raise bad_value("suite.version", suite.version,
                         f"a version of {suite.name!r} not yet registered (taken: {', '.join(map(str, sorted(versions)))})")
@@ -261,20 +289,20 @@ def register_suite(suite: Suite, *, overwrite: bool = False) -> Suite:
 
 
 def get_suite(suite: "str | Suite", *, version: int | None = None, generator: str = "spirograph") -> Suite:
-    """The registered definition of suite ``suite`` at ``version`` (default: its current version).
+    """The registered definition of suite ``suite`` of ``generator`` at ``version`` (default: its current version).
 
     A ``Suite`` is returned as is (``version`` must then be None or its own).
 
     Args:
         suite: a registered name, or a ``Suite``.
         version: a released version of that name (``suite_versions``), or None for the current one.
-        generator: the generator whose suites are meant; only ``"spirograph"`` has suites.
+        generator: the registered generator whose suites are meant (default ``"spirograph"``).
 
     Raises:
-        ValueError: unknown name (with a did-you-mean suggestion), unknown version (listing the
-            released ones) or unknown generator.
+        ValueError: unknown generator, unknown name (with a did-you-mean suggestion, naming the
+            generator), or unknown version (listing the released ones).
     """
-    _check_generator(generator)
+    suites = _suites_of(generator)
     if version is not None:
         check_int("version", version, 1)
     if isinstance(suite, Suite):
@@ -283,9 +311,9 @@ def get_suite(suite: "str | Suite", *, version: int | None = None, generator: st
         return suite
     if not isinstance(suite, str):
         raise bad_value("suite", suite, "a suite name or a Suite")
-    if suite not in _SUITES:
-        raise unknown_name("suite", suite, _SUITES)
-    versions = _SUITES[suite]
+    if suite not in suites:
+        raise unknown_name("suite", suite, suites, owner=None if generator == "spirograph" else f"generator {generator!r}")
+    versions = suites[suite]
     if version is None:
         return versions[max(versions)]
     if version not in versions:
@@ -294,21 +322,20 @@ def get_suite(suite: "str | Suite", *, version: int | None = None, generator: st
 
 
 def suite_versions(suite: str, *, generator: str = "spirograph") -> tuple[int, ...]:
-    """The registered versions of suite ``suite``, oldest first (the last one is current).
+    """The registered versions of suite ``suite`` of ``generator``, oldest first (the last one is current).
 
     Raises:
         ValueError: unknown name or generator.
     """
-    _check_generator(generator)
-    if not isinstance(suite, str) or suite not in _SUITES:
-        raise unknown_name("suite", suite, _SUITES)
-    return tuple(sorted(_SUITES[suite]))
+    suites = _suites_of(generator)
+    if not isinstance(suite, str) or suite not in suites:
+        raise unknown_name("suite", suite, suites, owner=None if generator == "spirograph" else f"generator {generator!r}")
+    return tuple(sorted(suites[suite]))
 
 
 def available_suites(*, generator: str = "spirograph") -> tuple[str, ...]:
-    """Registered suite names, sorted."""
-    _check_generator(generator)
-    return tuple(sorted(_SUITES))
+    """Registered suite names of ``generator``, sorted."""
+    return tuple(sorted(_suites_of(generator)))
 
 
 # -- released versions, oldest first: kept exactly as released (their results record them) ----------

@@ -28,7 +28,7 @@ from .sensitivity import (
     sensitivity_metrics,
     total_variance,
 )
-from .suites import PAPER_RIDGE, RIDGE_GRID, ROBUSTNESS_FAMILIES, Suite
+from .suites import PAPER_RIDGE, RIDGE_GRID, Suite, robustness_families
 from .worst_case import Search, neighbourhood, worst_nuisance
 
 SOLVERS = ("closed_form", "lbfgs")
@@ -149,7 +149,8 @@ def run_robustness(ctx: Context) -> dict[str, Any]:
     reference = _item_errors(ctx.fit(x_train, y_train), x_test, y_test)
     errors: dict[str, list[np.ndarray]] = {}
     levels: dict[str, list[float]] = {}
-    for family, spec in ROBUSTNESS_FAMILIES.items():
+    families = robustness_families(suite.generator)
+    for family, spec in families.items():
         errors[family], levels[family] = [], []
         for level in spec["levels"]:
             if level == 0.0:
@@ -161,7 +162,7 @@ def run_robustness(ctx: Context) -> dict[str, Any]:
             levels[family].append(float(level))
     curves = shift_curves(errors, reference, ctx.boot)
     out: dict[str, Any] = {"unshifted": curves["reference"], "summary": curves["summary"]}
-    for family in ROBUSTNESS_FAMILIES:
+    for family in families:
         points = [{"level": 0.0, "mean_mse": curves["reference"]}]
         points += [{"level": lv, "mean_mse": m} for lv, m in zip(levels[family], curves[family]["mse"])]
         out[family] = {"curve": sorted(points, key=lambda p: p["level"]), "summary": curves[family]["summary"]}
@@ -221,7 +222,7 @@ def run_invariance(ctx: Context) -> dict[str, Any]:
 def _differentiable(ctx: Context, task: str) -> tuple[Any, str | None]:
     """The feature function of the encoder through the renderer, or the reason it cannot be differentiated."""
     source = ctx.source
-    function = feature_function(source.encoder, source.spirograph())
+    function = feature_function(source.encoder, source.generator())
     content, nuisance = source.content("test", 2), source.nuisance("test", 2)
     try:
         check_differentiable(function, content.to(source.device), nuisance.to(source.device))

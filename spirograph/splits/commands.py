@@ -7,8 +7,8 @@ import sys
 from .._command import CommandError
 from .._io import refuse_inputs
 from .._validate import bad_value
-from ..factors import DEFAULT_CONTENT, FactorSpace
-from .schema import DEFAULT_DTYPE, DTYPES, SHIFT_FAMILIES, partial_path
+from ..factors import FactorSpace
+from .schema import DEFAULT_DTYPE, DTYPES, partial_path
 from .writer import COMPRESSIONS, DEFAULT_CHUNK
 
 
@@ -24,11 +24,12 @@ def register(subparsers) -> None:
         ),
     )
     gen.add_argument("out", metavar="OUT.h5", help="output file")
+    add_generator_arguments(gen)
     gen.add_argument("--train", type=int, default=100_000, help="training items (default 100000, as in the paper)")
     gen.add_argument("--test", type=int, default=20_000, help="test items, also the size of each shift split (default 20000)")
     gen.add_argument("--seed", type=int, required=True, help="non-negative seed; item i of split s depends only on (seed, s, i)")
     gen.add_argument("--resolution", type=int, default=32, help="image side R (default 32)")
-    gen.add_argument("--normalize", default="row", help="'row' (original code, default) or 'image' (paper text)")
+    gen.add_argument("--normalize", default=None, help="spirograph: 'row' (original code, default) or 'image' (paper text)")
     gen.add_argument(
         "--dtype",
         default=DEFAULT_DTYPE,
@@ -39,11 +40,15 @@ def register(subparsers) -> None:
     gen.add_argument(
         "--shifts",
         default="none",
-        help=f"comma-separated shift splits: none (default), all, a family ({', '.join(SHIFT_FAMILIES)}) "
-        "for the paper's levels, or family:level for one level, e.g. 'bg_mean,h_mean:-0.3'; any finite "
+        help="comma-separated shift splits: none (default), all, a family of the generator (spirograph: bg_mean, bg_width, "
+        "h_mean, h_width; `spirograph generators` lists each generator's) for its levels, or family:level for one "
+        "level, e.g. 'bg_mean,h_mean:-0.3'; any finite "
         "level with valid shifted ranges is allowed (off-grid levels such as bg_mean:0.7 are written, but no suite scores them)",
     )
-    gen.add_argument("--content", default=",".join(DEFAULT_CONTENT), help="comma-separated content factors; the rest are nuisance")
+    gen.add_argument(
+        "--content", default=None, help="comma-separated content factors; the rest are nuisance (default: the generator's, "
+        "for spirograph m,b,sigma,fg_r)"
+    )
     gen.add_argument("--range", action="append", default=[], metavar="NAME=LOW,HIGH", help="factor range override (repeatable)")
     gen.add_argument("--pin", action="append", default=[], metavar="NAME=VALUE", help="fix a factor to a constant (repeatable)")
     gen.add_argument(
@@ -84,8 +89,40 @@ def register(subparsers) -> None:
     show.set_defaults(func=_show)
 
 
-def space_from_args(content: str, ranges: list[str], pins: list[str]) -> FactorSpace:
-    """Build the FactorSpace of ``--content``, ``--range NAME=LOW,HIGH`` and ``--pin NAME=VALUE``."""
+def add_generator_arguments(parser) -> None:
+    """``--generator NAME`` and ``--option NAME=VALUE`` (the generator's render options), for commands that render."""
+    parser.add_argument(
+        "--generator", default="spirograph", help="registered generator (default spirograph; `spirograph generators` lists them)"
+    )
+    parser.add_argument(
+        "--option", action="append", default=[], metavar="NAME=VALUE",
+        help="a render option of the generator, e.g. tau=0.5 for sprites (repeatable; `spirograph generators` lists them)",
+    )
+
+
+def options_from_args(items: list[str]) -> dict:
+    """``--option NAME=VALUE`` items as a dict; values are read as int, then float, else kept as text."""
+    options: dict = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip():
+            raise bad_value("--option", item, "NAME=VALUE")
+        if name.strip() in options:
+            raise bad_value("--option", item, f"one setting per option ({name.strip()!r} is set twice)")
+        for kind in (int, float):
+            try:
+                value = kind(text)
+                break
+            except ValueError:
+                continue
+        else:
+            value = text
+        options[name.strip()] = value
+    return options
+
+
+def space_from_args(content: str | None, ranges: list[str], pins: list[str], generator: str = "spirograph") -> FactorSpace:
+    """Build the FactorSpace of ``--content``, ``--range NAME=LOW,HIGH`` and ``--pin NAME=VALUE`` for ``generator``."""
     overrides: dict = {}
     for option, items in (("--range", ranges), ("--pin", pins)):
         for item in items:
@@ -99,14 +136,14 @@ def space_from_args(content: str, ranges: list[str], pins: list[str]) -> FactorS
             if name in overrides:
                 raise bad_value(option, item, f"one setting per factor ({name!r} is set twice)")
             overrides[name] = tuple(numbers) if option == "--range" else numbers[0]
-    names = [n.strip() for n in content.split(",") if n.strip()]
-    return FactorSpace(overrides, content=names)
+    names = None if content is None else [n.strip() for n in content.split(",") if n.strip()]
+    return FactorSpace(overrides, content=names, generator=generator)
 
 
 def _generate(args) -> int:
     from .writer import InterruptedAfterWriting, generate
 
-    space = space_from_args(args.content, args.range, args.pin)
+    space = space_from_args(args.content, args.range, args.pin, args.generator)
     try:
         path = generate(
             args.out,
@@ -116,6 +153,7 @@ def _generate(args) -> int:
             space=space,
             resolution=args.resolution,
             normalize=args.normalize,
+            options=options_from_args(args.option),
             dtype=args.dtype,
             shifts=args.shifts,
             compression=args.compression,

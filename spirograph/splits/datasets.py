@@ -19,10 +19,11 @@ from torch.utils.data import Dataset
 
 from .._validate import bad_value, check_choice, check_int
 from ..factors import FactorSpace
-from ..generator import Spirograph
+from ..generator import Generator
 from .items import render_items
 from .reader import SplitFileError, open_split_file, split_meta
 from .schema import DTYPES, decode, encode, split_spec, storage_dtype
+from .writer import resolve_generator
 
 TARGETS = ("content", "nuisance", "both")
 
@@ -195,7 +196,7 @@ class SpirographH5(_SplitDataset):
         lines = [
             f"Path: {self.path}",
             f"Split: {self.split}" + (f" (shift {m.shift['shift_family']} {float(m.shift['shift_level']):+g})" if m.shift else ""),
-            f"Images: (3, {m.resolution}, {m.resolution}) stored as {m.dtype}, normalize={m.render_options['normalize']!r}",
+            f"Images: (3, {m.resolution}, {m.resolution}) stored as {m.dtype}, generator {m.generator!r}, {_options(m.render_options)}",
             f"Target: {self.target} (content: {', '.join(self.content_names)}; nuisance: {', '.join(self.nuisance_names)})",
             f"Seed: {m.seed}",
         ]
@@ -213,8 +214,11 @@ class SpirographRendered(_SplitDataset):
         seed: non-negative integer.
         split: ``"train"``, ``"test"`` or a shift split such as ``"shift/h_mean-0.3"``.
         n: number of items (>= 1); default 100,000 for train and 20,000 otherwise (the paper's).
-        space: factor ranges and roles (default PROTOCOL.md §1).
-        resolution, n_points, extent, normalize: rendering options.
+        space: factor ranges and roles (default: the generator's priors and roles).
+        generator: a registered generator name (default: ``space``'s generator, else ``"spirograph"``).
+        resolution: image side R.
+        n_points, extent, normalize: Spirograph's render options (None: its defaults).
+        options: further render options of the generator.
         dtype: storage dtype to mimic, one of ``uint8``, ``float16``, ``float32`` (default).
         transform, target_transform, target: as in ``SpirographH5``.
     """
@@ -226,10 +230,12 @@ class SpirographRendered(_SplitDataset):
         *,
         n: int | None = None,
         space: FactorSpace | None = None,
+        generator: str | None = None,
         resolution: int = 32,
-        n_points: int = 40,
-        extent: float = 6.0,
-        normalize: str = "row",
+        n_points: int | None = None,
+        extent: float | None = None,
+        normalize: str | None = None,
+        options: dict | None = None,
         dtype: str = "float32",
         transform: Callable | None = None,
         target_transform: Callable | None = None,
@@ -238,13 +244,10 @@ class SpirographRendered(_SplitDataset):
         self.seed = check_int("seed", seed, 0)
         self.split = split
         n = (100_000 if split == "train" else 20_000) if n is None else check_int("n", n, 1)
-        space = FactorSpace() if space is None else space
-        if not isinstance(space, FactorSpace):
-            raise bad_value("space", type(space).__name__, "a spirograph.FactorSpace")
+        space, self.render_options = resolve_generator(
+            space, generator, resolution, options, n_points=n_points, extent=extent, normalize=normalize
+        )
         self.spec = self._split = split_spec(space, split, n)
-        self.render_options = Spirograph(
-            self.spec.space, resolution=resolution, n_points=n_points, extent=extent, normalize=normalize
-        ).render_options()
         self.dtype = check_choice("dtype", dtype, DTYPES)
         self.stored_dtype = storage_dtype(dtype, self.spec.space)
         self._setup(target, transform, target_transform)
@@ -269,7 +272,7 @@ class SpirographRendered(_SplitDataset):
             return [self._item(images[i - lo], content[i - lo], nuisance[i - lo]) for i in idx]
         # Scattered indices: draw the items' factors in one vectorised pass, then render them
         # together (the renderer gives identical bits for an item whatever batch it is in).
-        gen = Spirograph(self.spec.space, **self.render_options)
+        gen = Generator(space=self.spec.space, **self.render_options)
         content, nuisance = gen.sample_at(idx, seed=self.seed, stream=self.spec.stream)
         with torch.no_grad():
             images = decode(encode(gen.render(content, nuisance, validate=False), self.stored_dtype), self.stored_dtype)
@@ -280,7 +283,13 @@ class SpirographRendered(_SplitDataset):
         return "\n".join(
             [
                 f"Split: {self.split} (seed {self.seed}, stream {self.spec.stream!r}), rendered on demand",
-                f"Images: (3, {opts['resolution']}, {opts['resolution']}) as {self.stored_dtype}, normalize={opts['normalize']!r}",
+                f"Images: (3, {opts['resolution']}, {opts['resolution']}) as {self.stored_dtype}, "
+                f"generator {self.spec.space.generator!r}, {_options(opts)}",
                 f"Target: {self.target} (content: {', '.join(self.content_names)}; nuisance: {', '.join(self.nuisance_names)})",
             ]
         )
+
+
+def _options(options: dict) -> str:
+    """Render options other than the resolution, for reprs: ``n_points=40, extent=6.0, normalize='row'``."""
+    return ", ".join(f"{k}={v!r}" for k, v in options.items() if k != "resolution")

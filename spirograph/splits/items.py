@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..generator import Spirograph
+from ..generator import Generator
 from .schema import FACTOR_DTYPE, SplitSpec, encode, storage_dtype
 
 
@@ -22,7 +22,7 @@ def render_items(
         ``(images (n, 3, R, R) of the split's storage dtype, content (n, n_content) float32,
         nuisance (n, n_nuisance) float32)`` as numpy arrays.
     """
-    gen = Spirograph(spec.space, **render_options)
+    gen = Generator(space=spec.space, **render_options)
     with torch.no_grad():
         images, content, nuisance = gen.items(hi - lo, seed=seed, stream=spec.stream, start=lo)
     return encode(images, storage_dtype(dtype, spec.space)), content.numpy().astype(FACTOR_DTYPE), nuisance.numpy().astype(FACTOR_DTYPE)

@@ -40,6 +40,8 @@ from .._io import live_holder
 from .._validate import bad_value, check_int, unknown_name
 from ..factors import FactorSpace
 from ..shifts import SHIFT_PREFIX
+from ..generators import get as get_generator
+from ..generators import list as list_generators
 from . import metadata
 from .schema import DTYPES, FORMAT, FORMAT_VERSION, PARTIAL_SUFFIX, SHIFT_FAMILIES, SplitSpec, decode, split_spec
 
@@ -65,6 +67,8 @@ class SplitMeta:
     render_options: dict
     checksums: dict
     shift: dict = field(default_factory=dict)
+    generator: str = "spirograph"
+    generator_version: int = 1
 
     @property
     def spec(self) -> SplitSpec:
@@ -149,6 +153,30 @@ def _refuse_if_being_written(path: Path) -> None:
         raise SplitFileError(f"{str(path)!r} is being written by process {pid} (spirograph generate); wait for it to finish")
 
 
+def file_generator(f: h5py.File) -> tuple[str, int]:
+    """The ``(name, version)`` of the generator that wrote ``f``; files without one (formats 1-2) are Spirograph's.
+
+    Raises:
+        SplitFileError: a generator this package does not have, or a version other than its own.
+    """
+    if "generator" not in f.attrs:
+        return "spirograph", 1
+    name, version = str(f.attrs["generator"]), int(f.attrs["generator_version"])
+    try:
+        spec = get_generator(name)
+    except ValueError:
+        raise SplitFileError(
+            f"{f.filename!r} was written by generator {name!r} (version {version}), which this package does not have "
+            f"(it has: {', '.join(list_generators())})"
+        ) from None
+    if spec.version != version:
+        raise SplitFileError(
+            f"{f.filename!r} was written by generator {name!r} version {version}; this package has version {spec.version}, "
+            "which renders other pixels"
+        )
+    return name, version
+
+
 def split_names(f: h5py.File) -> list[str]:
     """The split group paths a file declares, in writing order."""
     names = json.loads(f.attrs["splits"])
@@ -220,13 +248,16 @@ def split_meta(f: h5py.File, split: str) -> SplitMeta:
         raise unknown_name("split", split, names)
     where = f"{f.filename!r}, split {split!r}"
     try:
+        generator, generator_version = file_generator(f)
         group = f[split]
         a = group.attrs
         space = FactorSpace.from_dict(json.loads(a["space"]))
         problem = _split_problem(f, split, group, space)
         if problem is not None:
             raise SplitFileError(f"{where}: {problem}; the file was edited after it was written")
-        render_options = {k: a[k].item() if hasattr(a[k], "item") else a[k] for k in ("resolution", "n_points", "extent", "normalize")}
+        if space.generator != generator:
+            raise SplitFileError(f"{where}: its factor space is generator {space.generator!r}'s, the file's is {generator!r}")
+        render_options = {k: a[k].item() if hasattr(a[k], "item") else a[k] for k in space.spec.options}
         meta = SplitMeta(
             name=split,
             n=int(a["n"]),
@@ -237,6 +268,8 @@ def split_meta(f: h5py.File, split: str) -> SplitMeta:
             render_options=render_options,
             checksums={k: str(a[f"checksum_{k}"]) for k in ("images", "content", "nuisance")},
             shift={k: a[k] for k in SHIFT_KEYS if k in a},
+            generator=generator,
+            generator_version=generator_version,
         )
         shapes = {
             "images": (meta.n, 3, meta.resolution, meta.resolution),
@@ -285,23 +318,30 @@ def info(path: str | os.PathLike) -> str:
         a = f.attrs
         metas = [split_meta(f, s) for s in split_names(f)]
         space = FactorSpace.from_dict(json.loads(a["space"]))
+        generator, version = file_generator(f)
+        options = ", ".join(f"{k} {_option(a[k])}" for k in space.spec.options)
         lines = [
             f"{path.name}: {_size(path)}, written by spirograph-bench {a['package_version']} (format {int(a['format_version'])})",
-            f"seed {int(a['seed'])}, resolution {int(a['resolution'])}, n_points {int(a['n_points'])}, "
-            f"extent {float(a['extent']):g}, normalize {a['normalize']}, dtype {a['dtype']}, compression {a['compression']}",
+            f"generator {generator} (version {version}), seed {int(a['seed'])}, {options}, dtype {a['dtype']}, compression {a['compression']}",
             f"content: {', '.join(space.content)}; nuisance: {', '.join(space.nuisance)}",
-            f"{'split':<22} {'items':>8}  {'images':<8} shift",
         ]
+        width = max([22] + [len(m.name) for m in metas])
+        lines.append(f"{'split':<{width}} {'items':>8}  {'images':<8} shift")
         for meta in metas:
             shift = "-"
             if meta.shift:
-                family = SHIFT_FAMILIES.get(str(meta.shift["shift_family"]))
+                family = {f.split_name: f for f in space.spec.shifts}.get(str(meta.shift["shift_family"]))
                 label = family.title if family else str(meta.shift["shift_family"])
                 names = [n for n in meta.space.nuisance if meta.space[n] != space[n]]
                 ranges = ", ".join(f"{n}∈[{meta.space[n].low:g}, {meta.space[n].high:g}]" for n in names)
                 shift = f"{label} {float(meta.shift['shift_level']):+g} ({ranges})"
-            lines.append(f"{meta.name:<22} {meta.n:>8}  {meta.dtype:<8} {shift}")
+            lines.append(f"{meta.name:<{width}} {meta.n:>8}  {meta.dtype:<8} {shift}")
     return "\n".join(lines)
+
+
+def _option(value) -> str:
+    value = value.item() if hasattr(value, "item") else value
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _size(path: Path) -> str:

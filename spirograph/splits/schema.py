@@ -1,11 +1,13 @@
 """The split-file schema: which splits a file holds, how each is drawn, how its arrays are stored and hashed.
 
 Every split is a ``SplitSpec``: a name (the HDF5 group path), a size, the factor space it is drawn
-from and the sampling stream. Item ``i`` of a split is ``Spirograph(spec.space).items(1,
-seed=seed, stream=spec.stream, start=i)``, so it depends only on ``(seed, split, i)``.
+from (whose generator renders it) and the sampling stream. Item ``i`` of a split is
+``Generator(space=spec.space).items(1, seed=seed, stream=spec.stream, start=i)``, so it depends
+only on ``(seed, split, i)``.
 
-Shift splits are test-time splits whose nuisance prior is moved by one of the families of
-``spirograph.shifts`` (PROTOCOL.md §1). A shift split is named ``shift/<family><level:+g>`` with
+Shift splits are test-time splits whose nuisance prior is moved by one of the shift families of
+the space's generator (``GeneratorSpec.shifts``; Spirograph's are PROTOCOL.md §1's). A shift
+split is named ``shift/<family><level:+g>`` with
 the family's split name, e.g. ``shift/bg_mean+0.1`` or ``shift/h_width-0.5`` (the HDF5 group
 ``h_width-0.5`` inside the group ``shift``); a shift moves whatever range the file's factor space
 has. By default a family writes its PROTOCOL.md levels except 0 (the ``test`` split itself); any
@@ -29,7 +31,8 @@ import torch
 
 from .._validate import bad_value, check_choice, unknown_name
 from ..factors import FactorSpace
-from ..shifts import BY_SPLIT_NAME, SHIFT_PREFIX, check_level, get_family
+from ..generators import get as get_generator
+from ..shifts import SHIFT_PREFIX, check_level
 
 FORMAT = "spirograph-bench/splits"
 FORMAT_VERSION = 3
@@ -47,7 +50,17 @@ DEFAULT_DTYPE = "uint8"
 FACTOR_DTYPE = np.float32  # factors are rendered in float32, so storing float32 is exact
 
 
-SHIFT_FAMILIES = BY_SPLIT_NAME  # the families keyed by split name (bg_mean, ...): see spirograph.shifts
+
+def shift_families(generator: str = "spirograph") -> dict:
+    """The shift families of ``generator`` keyed by split name (``bg_mean``, ...), in its order."""
+    return {f.split_name: f for f in get_generator(generator).shifts}
+
+
+def __getattr__(name: str):
+    # 0.2's SHIFT_FAMILIES: Spirograph's families by split name, looked up when asked for.
+    if name == "SHIFT_FAMILIES":
+        return shift_families("spirograph")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -64,7 +77,7 @@ class SplitSpec:
         """Attributes describing the shift (empty for train/test)."""
         if self.shift is None:
             return {}
-        family = get_family(self.shift[0])
+        family = self.space.spec.shift_family(self.shift[0])
         level = self.shift[1]
         return {
             "shift_family": family.split_name,
@@ -75,25 +88,28 @@ class SplitSpec:
         }
 
 
-def shift_split_name(family: str, level: float) -> str:
+def shift_split_name(family: str, level: float, generator: str = "spirograph") -> str:
     """Group path of a shift split, e.g. ``shift_split_name("h_mean", -0.3) == "shift/h_mean-0.3"``."""
-    return get_family(family).split(level)
+    return get_generator(generator).shift_family(family).split(level)
 
 
-def parse_shifts(shifts: str | Iterable | None) -> list[tuple[str, float]]:
+def parse_shifts(shifts: str | Iterable | None, generator: str = "spirograph") -> list[tuple[str, float]]:
     """Turn a shift request into ``(family, level)`` pairs, in request order, without duplicates.
 
     Args:
         shifts: ``None``/``"none"`` (no shift split), ``"all"``, a comma-separated string or an
             iterable of items, each a family name (all its default levels), ``"family:level"``
             (one level) or a ``(family, level)`` pair.
+        generator: whose shift families are meant (default ``"spirograph"``).
 
     Returns:
         list of ``(family, level)``.
 
     Raises:
-        ValueError: unknown family (with a did-you-mean hint) or a level that is not a number.
+        ValueError: unknown generator or family (with a did-you-mean hint) or a level that is not a number.
     """
+    spec = get_generator(generator)
+    SHIFT_FAMILIES = shift_families(spec.name)  # noqa: N806 - the module-level name of 0.2, for this generator
     if shifts is None:
         return []
     if isinstance(shifts, str):
@@ -110,7 +126,7 @@ def parse_shifts(shifts: str | Iterable | None) -> list[tuple[str, float]]:
         if isinstance(item, str):
             family, _, level_text = item.partition(":")
             if family not in SHIFT_FAMILIES:
-                raise _unknown_shift(family)
+                raise _unknown_shift(family, spec)
             if not level_text:
                 pairs += [(family, lv) for lv in SHIFT_FAMILIES[family].split_levels]
                 continue
@@ -125,7 +141,7 @@ def parse_shifts(shifts: str | Iterable | None) -> list[tuple[str, float]]:
             except (TypeError, ValueError):
                 raise bad_value("shifts", item, "a family name, 'family:level' or a (family, level) pair") from None
             if family not in SHIFT_FAMILIES:
-                raise _unknown_shift(family, words=False)
+                raise _unknown_shift(family, spec, words=False)
         if not math.isfinite(level):
             raise bad_value("shifts", item, "a finite level")
         pairs.append((family, check_level("shifts", level)))
@@ -136,14 +152,17 @@ def parse_shifts(shifts: str | Iterable | None) -> list[tuple[str, float]]:
     return unique
 
 
-def _unknown_shift(name, *, words: bool = True) -> ValueError:
-    """Unknown shift family, suggesting the families of a target (``background`` -> ``bg_mean``, ``bg_width``) or a close name."""
-    available = tuple(SHIFT_FAMILIES) + (("all", "none") if words else ())
-    by_other_name = [f.split_name for f in SHIFT_FAMILIES.values() if name in (f.key, f.target)]
+def _unknown_shift(name, spec, *, words: bool = True) -> ValueError:
+    """Unknown shift family of ``spec``'s generator, suggesting the families of a target (``background`` -> ``bg_mean``, ``bg_width``) or a close name."""
+    families = {f.split_name: f for f in spec.shifts}
+    available = tuple(families) + (("all", "none") if words else ())
+    owner = None if spec.name == "spirograph" else spec.owner
+    by_other_name = [f.split_name for f in families.values() if name in (f.key, f.target)]
     if not by_other_name:
-        return unknown_name("shift", name, available)
+        return unknown_name("shift", name, available, owner=owner)
     hint = " or ".join(repr(n) for n in by_other_name)
-    return ValueError(f"unknown shift {name!r}; did you mean {hint}? available: {', '.join(sorted(available))}")
+    where = f" in {owner}" if owner else ""
+    return ValueError(f"unknown shift {name!r}; did you mean {hint}? available{where}: {', '.join(sorted(available))}")
 
 
 def shifted_space(space: FactorSpace, family: str, level: float) -> FactorSpace:
@@ -153,14 +172,15 @@ def shifted_space(space: FactorSpace, family: str, level: float) -> FactorSpace:
         ValueError: unknown family, a shifted factor that is content in ``space``, or a shifted
             range that is empty.
     """
-    return get_family(family).apply(space, level)
+    return space.spec.shift_family(family).apply(space, level)
 
 
 def plan_splits(space: FactorSpace, train: int, test: int, shifts=None) -> list[SplitSpec]:
     """The splits of a file: ``train``, ``test`` and one shift split per requested level."""
     specs = [SplitSpec("train", train, space, "train"), SplitSpec("test", test, space, "test")]
-    for family, level in parse_shifts(shifts):
-        specs.append(SplitSpec(shift_split_name(family, level), test, shifted_space(space, family, level), "test", (family, level)))
+    for family, level in parse_shifts(shifts, space.generator):
+        name = shift_split_name(family, level, space.generator)
+        specs.append(SplitSpec(name, test, shifted_space(space, family, level), "test", (family, level)))
     return specs
 
 
@@ -170,21 +190,21 @@ def split_spec(space: FactorSpace, split: str, n: int) -> SplitSpec:
         return SplitSpec(split, n, space, split)
     if isinstance(split, str) and split.startswith(SHIFT_PREFIX):
         rest = split[len(SHIFT_PREFIX) :]
-        for family in SHIFT_FAMILIES:
+        for family in shift_families(space.generator):
             if rest.startswith(family) and len(rest) > len(family) and rest[len(family)] in "+-":
                 try:
                     level = float(rest[len(family) :])
                 except ValueError:
                     break
-                if shift_split_name(family, level) == split:
+                if shift_split_name(family, level, space.generator) == split:
                     return SplitSpec(split, n, shifted_space(space, family, level), "test", (family, level))
-    examples = ["train", "test"] + [f.split(f.split_levels[0]) for f in SHIFT_FAMILIES.values()]
+    examples = ["train", "test"] + [f.split(f.split_levels[0]) for f in space.spec.shifts]
     raise bad_value("split", split, "'train', 'test' or 'shift/<family><level>', e.g. " + ", ".join(examples))
 
 
 def colours_in_unit_range(space: FactorSpace) -> bool:
-    """True when every colour factor's range lies in [0, 1], so every pixel does (a convex blend)."""
-    return all(0.0 <= space[n].low and space[n].high <= 1.0 for n in ("fg_r", "fg_g", "fg_b", "bg_r", "bg_g", "bg_b"))
+    """True when every colour factor's range lies in [0, 1], so every pixel does (a convex blend of them)."""
+    return all(0.0 <= space[n].low and space[n].high <= 1.0 for n in space.spec.colours)
 
 
 def storage_dtype(requested: str, space: FactorSpace) -> str:

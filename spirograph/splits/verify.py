@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from .._validate import check_int
-from ..generator import Spirograph
+from ..generator import Generator
 from . import digests
 from .reader import SplitFileError, SplitMeta, _one_line, open_split_file, root_problem, split_meta, split_names
 from .schema import checksum, decode, encode
@@ -112,7 +112,7 @@ def _check_sample(group, meta: SplitMeta, rng, sample: int, report: VerifyReport
     content = torch.from_numpy(group["content"][idx])
     nuisance = torch.from_numpy(group["nuisance"][idx])
     stored = group["images"][idx]
-    gen = Spirograph(meta.space, **meta.render_options)
+    gen = Generator(space=meta.space, **meta.render_options)
     expected = [gen.sample(1, seed=meta.seed, stream=meta.stream, start=int(i)) for i in idx]
     expected_content = torch.cat([c for c, _ in expected])
     expected_nuisance = torch.cat([n for _, n in expected])

@@ -39,7 +39,8 @@ from .._io import check_output_path, exclusive_lock, exists_message, fsync_file,
 from .._validate import bad_value, check_choice, check_int, option, os_reason
 from .._version import __version__
 from ..factors import FactorSpace
-from ..generator import Spirograph
+from ..generators import GeneratorSpec
+from ..generators import get as get_generator
 from . import digests, metadata
 from . import workers as workers_mod
 from .items import render_items
@@ -72,6 +73,7 @@ def _config(specs, seed, render_options, dtype, compression, space) -> dict:
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
+        **space.spec.identity,
         "seed": seed,
         "render": render_options,
         "dtype": dtype,
@@ -87,6 +89,8 @@ def _create(tmp: Path, specs, config: dict, seed, render_options, dtype, compres
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "package_version": __version__,
+        "generator": config["generator"],
+        "generator_version": config["generator_version"],
         "seed": seed,
         "dtype": dtype,
         "compression": compression or "none",
@@ -110,6 +114,7 @@ def _create(tmp: Path, specs, config: dict, seed, render_options, dtype, compres
                 "seed": seed,
                 "dtype": stored,
                 "package_version": __version__,
+                **space.spec.identity,
                 "content_names": json.dumps(space.content),
                 "nuisance_names": json.dumps(space.nuisance),
                 "content_ranges": np.array([[space[c].low, space[c].high] for c in space.content], dtype=np.float64).reshape(-1, 2),
@@ -207,6 +212,29 @@ def _results(tasks, workers, seed, render_options, dtype):
             yield spec, lo, hi, arrays
 
 
+def resolve_generator(space, generator, resolution, options, **named) -> tuple[FactorSpace, dict]:
+    """The factor space and complete, validated render options of a request.
+
+    ``named`` options that are None are left to the generator's defaults (Spirograph's
+    ``n_points``, ``extent``, ``normalize`` keep their 0.2 keywords); an option the generator does
+    not have is refused in one line naming it.
+
+    Raises:
+        ValueError: unknown generator or option, a bad option value, or a ``space`` of another generator.
+    """
+    if space is not None and not isinstance(space, FactorSpace):
+        raise bad_value("space", type(space).__name__, "a spirograph.FactorSpace")
+    spec = get_generator(generator) if generator is not None else (space.spec if space is not None else get_generator())
+    if space is None:
+        space = FactorSpace(generator=spec)
+    elif space.spec is not spec:
+        raise bad_value("space", f"a space of generator {space.generator!r}", f"a space of generator {spec.name!r}")
+    if options is not None and not isinstance(options, dict):
+        raise bad_value("options", options, "a dict of render options")
+    requested = {"resolution": resolution, **{k: v for k, v in named.items() if v is not None}, **(options or {})}
+    return space, spec.render_options(requested)
+
+
 def generate(
     path: str | os.PathLike,
     *,
@@ -214,10 +242,12 @@ def generate(
     train: int = 100_000,
     test: int = 20_000,
     space: FactorSpace | None = None,
+    generator: str | GeneratorSpec | None = None,
     resolution: int = 32,
-    n_points: int = 40,
-    extent: float = 6.0,
-    normalize: str = "row",
+    n_points: int | None = None,
+    extent: float | None = None,
+    normalize: str | None = None,
+    options: dict | None = None,
     dtype: str = DEFAULT_DTYPE,
     shifts=None,
     compression: str | None = None,
@@ -235,8 +265,12 @@ def generate(
         path: output file; written as ``path + ".partial"`` and renamed on success.
         seed: non-negative integer; item i of split s depends only on (seed, s, i).
         train, test: number of items (>= 1); shift splits have ``test`` items.
-        space: factor ranges and roles (default PROTOCOL.md §1).
-        resolution, n_points, extent, normalize: rendering options (see ``spirograph.render``).
+        space: factor ranges and roles (default: the generator's priors and roles).
+        generator: a registered generator name (default: ``space``'s generator, else ``"spirograph"``).
+        resolution: image side R.
+        n_points, extent, normalize: Spirograph's render options (None: its defaults; see
+            ``spirograph.render``); other generators take theirs in ``options``.
+        options: further render options of the generator (``spirograph generators`` lists them).
         dtype: image storage, one of ``DTYPES`` (default ``uint8``, error <= 1/510; splits whose
             colours leave [0, 1] are stored as float32 instead).
         shifts: shift splits to add (see ``spirograph.splits.parse_shifts``); default none.
@@ -277,8 +311,7 @@ def generate(
         compression = None
     if compression is not None:
         check_choice("compression", compression, COMPRESSIONS + ("none",))
-    space = FactorSpace() if space is None else space
-    render_options = Spirograph(space, resolution=resolution, n_points=n_points, extent=extent, normalize=normalize).render_options()
+    space, render_options = resolve_generator(space, generator, resolution, options, n_points=n_points, extent=extent, normalize=normalize)
     specs = plan_splits(space, train, test, shifts)
     if not overwrite and path.exists():
         _drop_published_link_if_free(path)
