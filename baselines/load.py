@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from spirograph._torchfile import check_torch_file
-from spirograph._validate import bad_value
+from spirograph._validate import bad_value, first_line
 
 from .checkpoint import CONFIG_FILE, ENCODER_FILE
 from .encoders import build_encoder
@@ -48,5 +48,5 @@ def load_encoder(run_dir: str | os.PathLike, *, device: str | torch.device = "cp
         state = torch.load(weights_path, map_location="cpu", weights_only=True)
         encoder.load_state_dict(state)
     except Exception as err:  # torch raises several types for corrupt or mismatched files
-        raise bad_value(str(weights_path), str(err).splitlines()[0][:200], "the weights of this run's encoder") from None
+        raise bad_value(str(weights_path), first_line(err)[:200], "the weights of this run's encoder") from None
     return encoder.to(device).eval()

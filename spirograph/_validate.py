@@ -57,7 +57,7 @@ def os_reason(err: OSError) -> str:
     """
     if err.strerror:
         return err.strerror
-    text = " ".join(str(err).split())
+    text = one_line(err)
     found = re.search(r"\berrno = (\d+)", text)
     if found:
         return os.strerror(int(found.group(1)))
@@ -71,7 +71,7 @@ def error_line(err: BaseException) -> str:
         text = err.strerror + (": " + " -> ".join(repr(str(n)) for n in names) if names else "")
     else:
         text = str(err) or type(err).__name__
-    return " ".join(text.split())
+    return one_line(text)
 
 
 def unknown_name(kind: str, name: str, available: Iterable[str], *, owner: str | None = None) -> ValueError:
@@ -126,6 +126,20 @@ def check_choice(argument: str, value: Any, choices: Iterable[str]) -> str:
     if value not in choices:
         raise bad_value(argument, value, "one of " + ", ".join(repr(c) for c in choices))
     return value
+
+
+def one_line(text: Any) -> str:
+    """``text`` (a message or an exception) as one line: every run of whitespace, newlines included, is one space.
+
+    The one helper for errors that must fit one line (HDF5's and torch's messages span several).
+    """
+    return " ".join(str(text).split())
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message: a third-party error that appends a traceback or hints."""
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else ""
 
 
 def memory_bytes(device: Any = "cpu") -> int | None:

@@ -17,10 +17,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ._io import check_output_path, write_atomic
-from ._validate import bad_value, check_int, unknown_name
-from .factors import FACTOR_NAMES, FactorSpace
-from .generator import Spirograph
-from .generators.spirograph.render import render
+from ._validate import bad_value, check_int
+from .factors import FactorSpace
+from .generator import Generator
 
 
 def _formats() -> dict:
@@ -139,8 +138,9 @@ def factor_traversal(
     evenly spaced values from its range's low to high end.
 
     Args:
-        generator_or_space: a ``Spirograph`` (its rendering options are used) or a ``FactorSpace``.
-        factor: one of the ten factor names.
+        generator_or_space: a ``Generator`` such as ``Spirograph`` (its rendering options are
+            used) or a ``FactorSpace`` (its generator with default options).
+        factor: one of the generator's factor names.
         steps: columns (>= 2); rows: items (>= 1); seed: base items' seed (>= 0).
         path, overwrite, cell_inches: as in ``sample_grid``.
 
@@ -151,14 +151,12 @@ def factor_traversal(
         ValueError: unknown factor, a pinned factor (nothing to sweep), bad counts or path.
     """
     if isinstance(generator_or_space, FactorSpace):
-        gen = Spirograph(generator_or_space)
-    elif isinstance(generator_or_space, Spirograph):
+        gen = Generator(space=generator_or_space)
+    elif isinstance(generator_or_space, Generator):
         gen = generator_or_space
     else:
-        raise bad_value("generator_or_space", type(generator_or_space).__name__, "a spirograph.Spirograph or FactorSpace")
-    if factor not in FACTOR_NAMES:
-        raise unknown_name("factor", factor, FACTOR_NAMES)
-    spec = gen.space[factor]
+        raise bad_value("generator_or_space", type(generator_or_space).__name__, "a spirograph.Spirograph (or Generator) or FactorSpace")
+    spec = gen.space[factor]  # an unknown name: one line with what the generator has
     if spec.pinned:
         raise bad_value("factor", factor, f"a factor with a range to sweep ({factor} is pinned to {spec.low:g})")
     steps = check_int("steps", steps, 2)
@@ -170,7 +168,7 @@ def factor_traversal(
     factors = {name: v.repeat_interleave(steps) for name, v in base.items()}  # row-major: item, then step
     factors[factor] = values.repeat(rows)
     with torch.no_grad():
-        images = render(factors, **gen.render_options())
+        images = gen.spec.render(factors, **gen.render_options())
     fig = sample_grid(images, nrow=steps, cell_inches=cell_inches)
     ax = fig.axes[0]
     ax.set_axis_on()

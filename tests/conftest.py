@@ -116,3 +116,11 @@ def saved_figures(monkeypatch):
 
     monkeypatch.setattr(Figure, "savefig", savefig)
     return saved
+
+
+@pytest.fixture
+def toy():
+    """A toy second generator (tests/toy_generator.py), registered for the test and removed afterwards."""
+    from toy_generator import registered
+
+    yield from registered()

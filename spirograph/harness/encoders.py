@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from .._torchfile import check_torch_file
-from .._validate import bad_value, check_int, unknown_name
+from .._validate import bad_value, check_int, first_line, unknown_name
 
 CHECK_ITEMS = 16  # images in the contract check batch
 CHECK_STREAM = "check"
@@ -167,7 +167,7 @@ def load_encoder(spec: str, weights: str | os.PathLike | None = None) -> Any:
     try:
         encoder = builder()
     except Exception as err:  # a user's builder may raise anything: report it as one line
-        raise EncoderError(f"building the encoder with {spec}() raised {type(err).__name__}: {_first_line(err)}") from err
+        raise EncoderError(f"building the encoder with {spec}() raised {type(err).__name__}: {first_line(err)}") from err
     if not callable(encoder):
         raise bad_value("encoder", spec, f"a builder returning a callable encoder, got {type(encoder).__name__}")
     if weights is not None:
@@ -196,7 +196,7 @@ def _import_module(spec: str, module_name: str) -> types.ModuleType:
         if local.is_file():
             # The console script's import path does not hold the current folder: say how to load it.
             hint = f"; {str(local)!r} is in the current folder, which is not on the import path: pass --encoder {local}:{spec.rpartition(':')[2]}"
-        raise bad_value("encoder", spec, f"an importable module (importing {module_name!r} failed: {_first_line(err)}){hint}") from None
+        raise bad_value("encoder", spec, f"an importable module (importing {module_name!r} failed: {first_line(err)}){hint}") from None
 
 
 def _load_file(spec: str, source: str) -> types.ModuleType:
@@ -223,7 +223,7 @@ def _load_file(spec: str, source: str) -> types.ModuleType:
         module_spec.loader.exec_module(module)
     except Exception as err:  # user code: report its failure as one line
         del sys.modules[name]
-        raise bad_value("encoder", spec, f"a file that runs (loading {str(path)!r} raised {type(err).__name__}: {_first_line(err)})") from None
+        raise bad_value("encoder", spec, f"a file that runs (loading {str(path)!r} raised {type(err).__name__}: {first_line(err)})") from None
     return module
 
 
@@ -246,7 +246,7 @@ def load_weights(encoder: Any, weights: str | os.PathLike) -> None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # pickle, zip and unpickler errors have many types
-        raise OSError(f"weights file {path!r} does not load with torch.load(weights_only=True): {type(err).__name__}: {_first_line(err)}") from None
+        raise OSError(f"weights file {path!r} does not load with torch.load(weights_only=True): {type(err).__name__}: {first_line(err)}") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -286,7 +286,7 @@ def call_encoder(encoder: Any, images: torch.Tensor | None, content: torch.Tenso
         with torch.no_grad():
             out = encoder.encode_factors(content, nuisance) if isinstance(encoder, FactorEncoder) else encoder(images)
     except Exception as err:  # the encoder is user code: any exception becomes one clear error
-        raise EncoderError(f"the encoder raised {type(err).__name__} on {what}: {_first_line(err)}") from err
+        raise EncoderError(f"the encoder raised {type(err).__name__} on {what}: {first_line(err)}") from err
     if not isinstance(out, torch.Tensor):
         raise EncoderError(f"the encoder returned {type(out).__name__} on {what}; expected a tensor of shape ({batch}, D)")
     if out.ndim != 2:
@@ -336,12 +336,6 @@ def check_encoder(encoder: Any, images: torch.Tensor | None, content: torch.Tens
             "training mode?); features must be computed per image"
         )
     return int(first.shape[1])
-
-
-def _first_line(err: BaseException) -> str:
-    """The first line of an exception message: errors are reported as one line."""
-    lines = str(err).strip().splitlines()
-    return lines[0] if lines else ""
 
 
 def _close(a: torch.Tensor, b: torch.Tensor, tolerance: float) -> bool:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from .._validate import bad_value
+from .._validate import bad_value, first_line
 from .escape import plain_text
 from .groups import Group, group_results
 from .leaderboard import group_title
@@ -368,7 +368,7 @@ def figure_bytes(results: Sequence[ScoreResult], fmt: str = "png", dpi: int = 11
         with matplotlib.rc_context(_RC):
             figure.savefig(buffer, format=fmt, dpi=dpi)
     except (ValueError, RuntimeError) as err:  # matplotlib's messages span several lines (a parser's caret)
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        first = first_line(err) or type(err).__name__
         raise ValueError(f"the leaderboard figure could not be drawn: {first}") from None
     return buffer.getvalue()
 

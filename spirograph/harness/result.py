@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .. import _io
-from .._validate import bad_value, unknown_name
+from .._validate import bad_value, one_line, unknown_name
 from .consistency import derived_figure_problems
 from .suites import ROBUSTNESS_FAMILIES
 
@@ -167,7 +167,7 @@ class _Checker:
     def raise_if_any(self) -> None:
         if self.problems:
             more = f" (and {len(self.problems) - _MAX_PROBLEMS} more)" if len(self.problems) > _MAX_PROBLEMS else ""
-            raise ResultError(_one_line("; ".join(self.problems[:_MAX_PROBLEMS]) + more))
+            raise ResultError(one_line("; ".join(self.problems[:_MAX_PROBLEMS]) + more))
 
 
 def _is(value: Any, kind: Any) -> bool:
@@ -220,10 +220,6 @@ def _key(key: Any) -> str:
 def _listing(keys: Any) -> str:
     keys = [_key(k) for k in keys]
     return ", ".join(keys[:12]) + (f", ... ({len(keys)} in all)" if len(keys) > 12 else "")
-
-
-def _one_line(message: str) -> str:
-    return message.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def _json_scalar(value: Any) -> bool:
@@ -367,7 +363,7 @@ def validate_result(data: Any) -> None:
         raise ResultError(f"result.schema_version: expected one of {list(READABLE_SCHEMA_VERSIONS)} (this package writes "
                           f"{SCHEMA_VERSION}), got {version!r}")
     task_names = TASK_NAMES if version >= 2 else tuple(t for t in TASK_NAMES if t not in ("sensitivity", "worst_case"))
-    c.keys("result", data, _TOP_LEVEL, {"generator": "nonempty_str", "generator_version": int} if version >= 3 else {})
+    c.keys("result", data, _TOP_LEVEL, {"generator": "nonempty_str", "generator_version": int})  # absent: Spirograph, version 1
     c.raise_if_any()
     tasks = data["tasks"]
     if not tasks or any(t not in task_names for t in tasks) or len(set(tasks)) != len(tasks):
@@ -527,7 +523,7 @@ def read_result_json(path: str | os.PathLike) -> Any:
     except RecursionError:
         raise ResultError(f"{path}: not a result file (JSON nested too deeply)") from None
     except ValueError as err:  # JSONDecodeError, NaN/Infinity, duplicate keys, over-long integers
-        raise ResultError(_one_line(f"{path}: not a JSON file ({err})")) from None
+        raise ResultError(one_line(f"{path}: not a JSON file ({err})")) from None
 
 
 # -- the result object ----------------------------------------------------------------------------

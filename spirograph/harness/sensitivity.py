@@ -30,9 +30,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from .._validate import first_line
 from ..generator import Generator
 from .encoders import FactorEncoder
-from .encoders import _first_line as first_line
 from .metrics import Bootstrap, metric
 
 

@@ -17,13 +17,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .._validate import bad_value, check_choice, check_int
+from .._validate import bad_value, check_choice, check_int, one_line
 from ..factors import FactorSpace
 from ..generator import Generator
-from .items import render_items
+from .items import render_items, resolve_generator
 from .reader import SplitFileError, open_split_file, split_meta
 from .schema import DTYPES, decode, encode, split_spec, storage_dtype
-from .writer import resolve_generator
 
 TARGETS = ("content", "nuisance", "both")
 
@@ -151,7 +150,7 @@ class SpirographH5(_SplitDataset):
             return source[selection]
         except OSError as err:
             raise SplitFileError(
-                f"{str(self.path)!r}, split {self.split!r}: unreadable data; corrupted? ({' '.join(str(err).split())})"
+                f"{str(self.path)!r}, split {self.split!r}: unreadable data; corrupted? ({one_line(err)})"
             ) from None
 
     def __getitem__(self, index: int):

@@ -37,13 +37,13 @@ import numpy as np
 import torch
 
 from .._io import live_holder
-from .._validate import bad_value, check_int, unknown_name
+from .._validate import bad_value, check_int, one_line, unknown_name
 from ..factors import FactorSpace
-from ..shifts import SHIFT_PREFIX
 from ..generators import get as get_generator
 from ..generators import list as list_generators
+from ..shifts import SHIFT_PREFIX
 from . import metadata
-from .schema import DTYPES, FORMAT, FORMAT_VERSION, PARTIAL_SUFFIX, SHIFT_FAMILIES, SplitSpec, decode, split_spec
+from .schema import DTYPES, FORMAT, FORMAT_VERSION, PARTIAL_SUFFIX, SplitSpec, decode, split_spec
 
 SHIFT_KEYS = ("shift_family", "shift_level", "shift_target", "mean_shift", "width_change")
 
@@ -83,10 +83,6 @@ class SplitMeta:
         return int(self.render_options["resolution"])
 
 
-def _one_line(err: BaseException) -> str:
-    return " ".join(str(err).split())
-
-
 def open_split_file(path: str | os.PathLike, *, cache_bytes: int = READ_CACHE_BYTES, check_metadata: bool = True) -> h5py.File:
     """Open a complete split file read-only, after checking that it is one.
 
@@ -119,7 +115,7 @@ def open_split_file(path: str | os.PathLike, *, cache_bytes: int = READ_CACHE_BY
         f = h5py.File(path, "r", rdcc_nbytes=cache_bytes)
     except OSError as err:
         _refuse_if_being_written(path)
-        raise SplitFileError(f"{str(path)!r} cannot be read; truncated or corrupted? ({_one_line(err)})") from None
+        raise SplitFileError(f"{str(path)!r} cannot be read; truncated or corrupted? ({one_line(err)})") from None
     try:
         fmt = f.attrs.get("format")
         if fmt != FORMAT:
@@ -140,7 +136,7 @@ def open_split_file(path: str | os.PathLike, *, cache_bytes: int = READ_CACHE_BY
         raise
     except (OSError, KeyError, ValueError, TypeError) as err:
         f.close()
-        raise SplitFileError(f"{str(path)!r} has unreadable metadata; corrupted? ({_one_line(err)})") from None
+        raise SplitFileError(f"{str(path)!r} has unreadable metadata; corrupted? ({one_line(err)})") from None
     return f
 
 
@@ -286,7 +282,7 @@ def split_meta(f: h5py.File, split: str) -> SplitMeta:
     except SplitFileError:
         raise
     except (KeyError, OSError, ValueError, TypeError) as err:
-        raise SplitFileError(f"{where}: missing or malformed metadata; corrupted? ({_one_line(err)})") from None
+        raise SplitFileError(f"{where}: missing or malformed metadata; corrupted? ({one_line(err)})") from None
     return meta
 
 
@@ -308,7 +304,7 @@ def load_split(path: str | os.PathLike, split: str = "train", start: int = 0, st
             images = decode(group["images"][start:stop], meta.dtype)
             return images, torch.from_numpy(group["content"][start:stop]), torch.from_numpy(group["nuisance"][start:stop])
         except OSError as err:
-            raise SplitFileError(f"{str(path)!r}, split {split!r}: unreadable data; corrupted? ({_one_line(err)})") from None
+            raise SplitFileError(f"{str(path)!r}, split {split!r}: unreadable data; corrupted? ({one_line(err)})") from None
 
 
 def info(path: str | os.PathLike) -> str:

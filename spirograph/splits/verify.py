@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .._validate import check_int
+from .._validate import check_int, one_line
 from ..generator import Generator
 from . import digests
-from .reader import SplitFileError, SplitMeta, _one_line, open_split_file, root_problem, split_meta, split_names
+from .reader import SplitFileError, SplitMeta, open_split_file, root_problem, split_meta, split_names
 from .schema import checksum, decode, encode
 
 _READ_BLOCK = 4096  # rows per read when scanning a whole dataset
@@ -70,7 +70,7 @@ def verify(path: str | os.PathLike, *, sample: int = 64, seed: int = 0) -> Verif
                 _check_checksums(f[split], meta, version, report)
                 _check_sample(f[split], meta, rng, sample, report)
             except OSError as err:
-                report.problems.append(f"{split}: unreadable data; corrupted? ({_one_line(err)})")
+                report.problems.append(f"{split}: unreadable data; corrupted? ({one_line(err)})")
             report.items_checked += meta.n
     return report
 

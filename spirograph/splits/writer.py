@@ -40,10 +40,9 @@ from .._validate import bad_value, check_choice, check_int, option, os_reason
 from .._version import __version__
 from ..factors import FactorSpace
 from ..generators import GeneratorSpec
-from ..generators import get as get_generator
 from . import digests, metadata
 from . import workers as workers_mod
-from .items import render_items
+from .items import render_items, resolve_generator
 from .schema import (
     DEFAULT_DTYPE,
     DTYPES,
@@ -171,10 +170,14 @@ def _open_partial(tmp: Path, config: dict, report: Callable[[str], None]) -> h5p
             f"the partial file {str(tmp)!r} was started by a writer of format version {version} (this one writes "
             f"{FORMAT_VERSION}); pass {option('overwrite')} to start over"
         )
-    if stored is None or json.loads(stored) != json.loads(json.dumps(config, sort_keys=True)):
+    wanted = json.loads(json.dumps(config, sort_keys=True))
+    if stored is None or json.loads(stored) != wanted:
         f.close()
+        old = json.loads(stored) if stored is not None else {}
+        differ = [key for key in wanted if old.get(key) != wanted[key]]
+        what = f" (they differ in: {', '.join(differ)})" if differ else ""
         raise ValueError(
-            f"the partial file {str(tmp)!r} was started with different settings; "
+            f"the partial file {str(tmp)!r} was started with different settings{what}; "
             f"rerun with the same settings, or pass {option('overwrite')} to start over"
         )
     problems = [metadata.root_problem(f)]
@@ -210,29 +213,6 @@ def _results(tasks, workers, seed, render_options, dtype):
         for arrays in pool.map(_render_task, payloads()):
             spec, lo, hi = order.popleft()
             yield spec, lo, hi, arrays
-
-
-def resolve_generator(space, generator, resolution, options, **named) -> tuple[FactorSpace, dict]:
-    """The factor space and complete, validated render options of a request.
-
-    ``named`` options that are None are left to the generator's defaults (Spirograph's
-    ``n_points``, ``extent``, ``normalize`` keep their 0.2 keywords); an option the generator does
-    not have is refused in one line naming it.
-
-    Raises:
-        ValueError: unknown generator or option, a bad option value, or a ``space`` of another generator.
-    """
-    if space is not None and not isinstance(space, FactorSpace):
-        raise bad_value("space", type(space).__name__, "a spirograph.FactorSpace")
-    spec = get_generator(generator) if generator is not None else (space.spec if space is not None else get_generator())
-    if space is None:
-        space = FactorSpace(generator=spec)
-    elif space.spec is not spec:
-        raise bad_value("space", f"a space of generator {space.generator!r}", f"a space of generator {spec.name!r}")
-    if options is not None and not isinstance(options, dict):
-        raise bad_value("options", options, "a dict of render options")
-    requested = {"resolution": resolution, **{k: v for k, v in named.items() if v is not None}, **(options or {})}
-    return space, spec.render_options(requested)
 
 
 def generate(

@@ -46,7 +46,7 @@ CPU_QUICK_SIMCLR = {
     "encoder": "convnet", "encoder_kwargs": {"widths": [32, 64, 128], "norm": "group"}, "n_contents": 20000, "data_seed": 0,
     "batch_size": 256, "drop_last": True, "epochs": 16, "max_steps": None, "optimizer": "lars", "base_lr": 1.5, "momentum": 0.9,
     "weight_decay": 1e-6, "trust_coefficient": 1e-3, "warmup_epochs": 1, "lr_schedule": "warmup-cosine", "schedule_unit": "step",
-    "resolution": 32, "normalize": "row", "checkpoint_every": 100, "log_every": 10,
+    "generator": "spirograph", "resolution": 32, "normalize": "row", "render": {}, "checkpoint_every": 100, "log_every": 10,
 }
 
 

@@ -2,7 +2,8 @@
 
 A new generator (a folder under spirograph/generators/) is picked up here without any edit: its
 spec, factor space (roles, pins, shifts, counter-based seeding), render (shapes, batch-independent
-bits, gradients of first and second order, forward mode, its reference form) and errors.
+bits, gradients of first and second order, forward mode, its reference form), errors, a tiny split
+file that verifies and a tiny suite scored. (Two InvCLR steps per generator: tests/baselines/test_train_generators.py.)
 """
 
 import dataclasses
@@ -12,7 +13,10 @@ import pytest
 import torch
 from torch.autograd import gradcheck, gradgradcheck
 
-from spirograph import FactorSpace, Generator, generators
+from spirograph import FactorSpace, Generator, generators, score
+from spirograph.harness.encoders import reference_encoder
+from spirograph.harness.suites import Suite
+from spirograph.splits import SpirographH5, SpirographRendered, generate, verify
 
 TINY = 8  # resolution of every render here: the contract is about behaviour, not size
 
@@ -184,3 +188,24 @@ def test_render_refuses_bad_factors(spec):
     for name in spec.positive:
         with pytest.raises(ValueError, match=rf"^factors\['{name}'\]='min 0': expected {name} > 0$"):
             spec.render(dict(factors, **{name: torch.zeros_like(factors[name])}))
+
+
+def test_a_tiny_split_file_verifies_and_reads_back(spec, tmp_path):
+    out = generate(tmp_path / "tiny.h5", seed=0, train=6, test=4, generator=spec.name, resolution=TINY, shifts="all",
+                   dtype="float32", progress=False)
+    assert verify(out).ok
+    stored = SpirographH5(out, "test", target="both")
+    rendered = SpirographRendered(0, "test", n=4, generator=spec.name, resolution=TINY, target="both")
+    assert torch.equal(stored[3][0], rendered[3][0]) and torch.equal(stored[3][1][1], rendered[3][1][1])
+
+
+def test_a_tiny_suite_scores(spec):
+    suite = Suite(name="contract", version=1, seed=0, n_train=60, n_test=30, n_averaging_train=20, n_averaging_test=20,
+                  n_robustness_train=20, n_robustness_test=20, n_invariance_test=10, n_sensitivity=10, n_worst_case=10,
+                  averaging_draws=(1, 10), label_fractions=(0.1, 1.0), knn_neighbours=(1, 3), bootstrap_resamples=100,
+                  generator=spec.name, resolution=TINY, batch_size=64)
+    result = score(reference_encoder("pixels"), suite=suite, tasks=["linear", "robustness"], progress=False).to_dict()
+    assert (result["generator"], result["generator_version"]) == (spec.name, spec.version)
+    assert result["render"] == spec.render_options(resolution=TINY)
+    assert set(result["metrics"]["robustness"]) == {"unshifted", "summary", *(f.key for f in spec.shifts)}
+    assert list(result["metrics"]["linear"]["per_factor"]) == list(spec.content)

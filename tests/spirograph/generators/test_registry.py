@@ -116,3 +116,27 @@ def test_old_import_paths_still_work():
     assert NORMALIZATIONS == ("row", "image") and resolve_target("background") == FACTOR_GROUPS["background"]
     assert get_family("bg_mean") is BY_SPLIT_NAME["bg_mean"] is SHIFT_FAMILIES["background_mean"]
     assert tuple(SHIFT_FAMILIES.values()) == generators.get("spirograph").shifts
+
+
+def test_suites_are_registered_per_generator(toy):
+    from spirograph.harness import suites
+
+    sizes = dict(seed=0, n_train=60, n_test=30, n_averaging_train=20, n_averaging_test=20, n_robustness_train=20, n_robustness_test=20,
+                 label_fractions=(0.1, 1.0), knn_neighbours=(1, 3))
+    ours = suites.Suite(name="quick", version=1, generator="toy", resolution=12, options=(("softness", 0.2),), **sizes)
+    suites.register_suite(ours)
+    try:
+        assert suites.get_suite("quick", generator="toy") is ours and suites.available_suites(generator="toy") == ("quick",)
+        assert suites.get_suite("quick").generator == "spirograph"  # Spirograph's quick is untouched
+        record = ours.to_dict()
+        assert record["generator"] == "toy" and record["render"] == {"resolution": 12, "softness": 0.2}
+        assert "n_points" not in record and list(record["robustness"]) == ["background_mean"]
+        assert "generator" not in suites.get_suite("quick").to_dict()  # Spirograph's records are those released
+        with pytest.raises(ValueError, match=r"^unknown suite 'quik'; did you mean 'quick'\? available in generator 'toy': quick$"):
+            suites.get_suite("quik", generator="toy")
+        with pytest.raises(ValueError, match=r"^n_points/extent/normalize=\(40, 6.0, 'image'\): expected Spirograph's defaults"):
+            suites.Suite(name="bad", version=1, generator="toy", normalize="image", **sizes)
+        with pytest.raises(ValueError, match=r"^softness=0: expected a finite number > 0$"):
+            suites.Suite(name="bad", version=1, generator="toy", options=(("softness", 0),), **sizes)
+    finally:
+        suites._SUITES.pop("toy", None)
