@@ -220,7 +220,8 @@ def _split_problem(f: h5py.File, split: str, group: h5py.Group, space: FactorSpa
             return f"a {split} split carries shift attributes ({', '.join(sorted(present))})"
     else:
         try:
-            family, level = split_spec(space, split, int(a["n"])).shift
+            # The name is parsed against the file's unshifted space: ``space`` is this split's, already shifted.
+            family, level = split_spec(FactorSpace.from_dict(json.loads(f.attrs["space"])), split, int(a["n"])).shift
         except ValueError:
             return "its name is not a shift split's name"
         if present != set(SHIFT_KEYS):

@@ -93,7 +93,7 @@ def test_generator_and_space_must_agree(toy):
     with pytest.raises(ValueError, match=r"^space=.a space of generator .toy..: expected a space of generator 'spirograph'$"):
         Generator("spirograph", FactorSpace(generator="toy"))
     assert Generator(space=FactorSpace(generator="toy")).spec is toy
-    with pytest.raises(ValueError, match=r"^unknown render option 'n_points' available in generator 'toy': resolution, softness$"):
+    with pytest.raises(ValueError, match=r"^unknown render option 'n_points';? available in generator 'toy': resolution, softness$"):
         Generator("toy", n_points=40)
 
 
