@@ -1,14 +1,17 @@
 """Reading split files: opening and checking them, their metadata, their items and a summary.
 
 Layout (format ``spirograph-bench/splits``, version 3; version 2 stored each chunk digest as an
-``S32`` string and had no ``metadata_sha256``, version 1 lacks ``chunk_digests`` too)::
+``S32`` string and had no ``metadata_sha256`` and no generator (it is Spirograph's), version 1
+lacks ``chunk_digests`` too)::
 
-    /                       attrs: format, format_version, package_version, seed, resolution,
-                                   n_points, extent, normalize, dtype, compression, splits (JSON
-                                   list of group paths), space (JSON), config (JSON), complete,
-                                   metadata_sha256 (see ``spirograph.splits.metadata``)
-    /train, /test,          one group per split, attrs: split, stream, n, seed, resolution,
-    /shift/<family><level>    n_points, extent, normalize, dtype, package_version, content_names,
+    /                       attrs: format, format_version, package_version, generator,
+                                   generator_version, seed, the generator's render options
+                                   (Spirograph: resolution, n_points, extent, normalize), dtype,
+                                   compression, splits (JSON list of group paths), space (JSON),
+                                   config (JSON), complete, metadata_sha256 (see
+                                   ``spirograph.splits.metadata``)
+    /train, /test,          one group per split, attrs: split, stream, n, seed, generator,
+    /shift/<family><level>    generator_version, the render options, dtype, package_version, content_names,
                               nuisance_names (JSON), content_ranges, nuisance_ranges (k, 2),
                               space (JSON: ranges and roles), checksum_images, checksum_content,
                               checksum_nuisance ("sha256:<hex>" of the values, C order,

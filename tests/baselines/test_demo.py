@@ -64,10 +64,19 @@ def test_demo_reports_bad_input_in_one_line(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv,match", [(["--preset", "cpu-quik"], "cpu-quik"), (["--train", "0"], "--train=0"), (["--seed", "-1"], "--seed=-1"),
-                                        (["--budget", "ful"], "unknown budget 'ful'; did you mean 'full'?")])
+                                        (["--budget", "ful"], "unknown budget 'ful'; did you mean 'full'?"),
+                                        (["--generator", "spirogrph"], "unknown generator 'spirogrph'; did you mean 'spirograph'?")])
 def test_demo_rejects_bad_arguments_before_writing(tmp_path, capsys, argv, match):
     out = tmp_path / "d"
     assert demo.main(["--out", str(out), *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and match in err[0]
+    assert not out.exists()
+
+
+def test_demo_of_a_generator_without_its_suite_is_refused_before_writing(tmp_path, capsys, toy):
+    out = tmp_path / "d"
+    assert demo.main(["--out", str(out), "--generator", "toy"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown suite 'demo'" in err[0] and "generator 'toy'" in err[0]
     assert not out.exists()
