@@ -265,8 +265,7 @@ class Generator:
         """
         k = check_int("k", k, 1)
         self._check_columns("content", content, self.content_names)
-        _check_finite("content", content, self.content_names)
-        self._check_positive("content", content, self.content_names)
+        _check_finite("content", content, self.content_names, self.spec.positive)
         batch = content.shape[0]
         per_view = batch * (3 * self.resolution**2 + len(self.space.names)) * itemsize(self.dtype)
         check_memory("k", k, k * per_view, f"views of {batch} items", self.device)
@@ -283,17 +282,6 @@ class Generator:
         # One render call for all k views: the content is repeated, the nuisance stacked.
         images = self.render(content.repeat(k, 1), nuisance.reshape(k * batch, -1), validate=False)
         return images.reshape(k, batch, 3, self.resolution, self.resolution), nuisance
-
-    def _check_positive(self, argument: str, value: torch.Tensor, names: tuple[str, ...]) -> None:
-        """Raise one ValueError naming the first column that must stay > 0 (``spec.positive``) and does not."""
-        columns = [j for j, n in enumerate(names) if n in self.spec.positive]
-        if not columns or value.numel() == 0:
-            return
-        ok = (value.detach()[:, columns] > 0).all(dim=0).tolist()  # one host sync
-        for j, good in zip(columns, ok):
-            if not good:
-                low = value.detach()[:, j].min().item()
-                raise bad_value(f"{argument}[:, {j}]", f"min {low:g} in column {names[j]!r}", f"{names[j]} > 0")
 
     def _check_columns(self, argument: str, value: torch.Tensor, names: Iterable[str]) -> None:
         names = tuple(names)
@@ -360,11 +348,20 @@ class Spirograph(Generator):
         )
 
 
-def _check_finite(argument: str, value: torch.Tensor, names: tuple[str, ...]) -> None:
-    """Raise one ValueError naming the first column of ``value`` (B, len(names)) with NaN or inf."""
+def _check_finite(argument: str, value: torch.Tensor, names: tuple[str, ...], positive: tuple[str, ...] = ()) -> None:
+    """Raise one ValueError naming the first column of ``value`` (B, len(names)) with NaN or inf, or <= 0 among ``positive``."""
     if value.numel() == 0:
         return
-    bad = (~torch.isfinite(value.detach())).any(dim=0).tolist()  # one host sync
-    if any(bad):
+    detached = value.detach()
+    columns = [j for j, n in enumerate(names) if n in positive]
+    bad = (~torch.isfinite(detached)).any(dim=0)
+    if columns:  # one host sync for both checks
+        bad = torch.cat([bad, (detached[:, columns] <= 0).any(dim=0)])
+    bad = bad.tolist()
+    if any(bad[: len(names)]):
         j = bad.index(True)
         raise bad_value(f"{argument}[:, {j}]", f"non-finite values (NaN or inf) in column {names[j]!r}", "finite values")
+    for j, wrong in zip(columns, bad[len(names) :]):
+        if wrong:
+            low = detached[:, j].min().item()
+            raise bad_value(f"{argument}[:, {j}]", f"min {low:g} in column {names[j]!r}", f"{names[j]} > 0")
