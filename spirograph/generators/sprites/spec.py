@@ -56,5 +56,6 @@ SPEC = GeneratorSpec(
     groups=FACTOR_GROUPS,
     colours=COLOURS,
     shifts=FAMILIES,
+    suites="spirograph.generators.sprites.suites",
     descriptions=DESCRIPTIONS,
 )

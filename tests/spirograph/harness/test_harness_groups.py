@@ -113,7 +113,8 @@ def test_entries_of_different_generators_are_never_ranked_together(pixels):
     plain = ScoreResult(pixels)
     assert generator_of(plain) == DEFAULT_GENERATOR == ("spirograph", 1)  # no generator field: Spirograph 1
     explicit = _generator({**pixels, "name": "explicit"}, "spirograph", 1)
-    sprites = _generator({**pixels, "name": "sprite entry"}, "sprites", 1)
+    # A suite sprites has not registered (its own quick is version 1): ranked as a custom suite.
+    sprites = _generator({**pixels, "name": "sprite entry", "suite": {**pixels["suite"], "name": "mine"}}, "sprites", 1)
     newer = _generator({**pixels, "name": "newer"}, "spirograph", 2)
     groups = group_results([plain, sprites, explicit, newer])
     assert [(g.generator, [r.name for r in g.members]) for g in groups] == [
@@ -121,13 +122,14 @@ def test_entries_of_different_generators_are_never_ranked_together(pixels):
     table = render_markdown([plain, sprites, explicit])
     headings = [line for line in table.splitlines() if line.startswith("## ")]
     assert headings == ["## Suite quick (version 2) · generator spirograph (version 1)",
-                        "## Custom suite quick (version 2) · generator sprites (version 1)"]
+                        "## Custom suite mine (version 2) · generator sprites (version 1)"]
     # Each table ranks its own entries from 1.
     assert "| 1 | explicit |" in table and "| 2 (≈ 1) | pixels |" in table and "| 1 | sprite entry |" in table
 
 
 def test_render_options_are_whatever_the_result_records(pixels):
     data = {**copy.deepcopy(pixels), "render": {"resolution": 64, "palette": "dark <b>", "antialias": True}}
+    data["suite"] = {**data["suite"], "name": "mine"}  # not one of sprites' registered suites
     table = render_markdown([_generator(data, "sprites", 1)])
     assert "rendering resolution=64, palette=dark \\<b\\>, antialias=True." in table
     assert "normalize" not in table.split("| rank")[0]
