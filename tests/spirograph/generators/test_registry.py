@@ -140,3 +140,15 @@ def test_suites_are_registered_per_generator(toy):
             suites.Suite(name="bad", version=1, generator="toy", options=(("softness", 0),), **sizes)
     finally:
         suites._SUITES.pop("toy", None)
+
+
+def test_score_command_takes_the_generator_and_refuses_a_suite_it_lacks(tmp_path, capsys, toy):
+    from spirograph.cli import main as cli
+
+    out = tmp_path / "r.json"
+    assert cli(["score", "--reference", "pixels", "--generator", "toy", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown suite 'quick'" in err[0] and "generator 'toy'" in err[0]
+    assert cli(["score", "--reference", "pixels", "--generator", "spirogrph", "--out", str(out), "--quiet"]) == 2
+    assert "unknown generator 'spirogrph'; did you mean 'spirograph'?" in capsys.readouterr().err
+    assert not out.exists()
