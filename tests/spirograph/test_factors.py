@@ -16,8 +16,8 @@ def test_defaults_follow_spec():
     assert space.nuisance == DEFAULT_NUISANCE == ("h", "fg_g", "fg_b", "bg_r", "bg_g", "bg_b")
     assert (space["m"].low, space["m"].high) == (2.0, 5.0)
     assert (space["bg_b"].low, space["bg_b"].high) == (0.0, 0.6)
-    # PROTOCOL.md §5: the prior-mean predictor of the nuisance scores ~0.0807 mean MSE.
-    assert space.prior_variance(space.nuisance).mean().item() == pytest.approx(0.0807, abs=3e-4)
+    # PROTOCOL.md §5: the prior-mean predictor's expected nuisance MSE, (1/3 + 5 × 0.03)/6 = 29/360 = 0.0806.
+    assert space.prior_variance(space.nuisance).mean().item() == pytest.approx(29 / 360, rel=1e-12)
 
 
 def test_roles_can_be_reassigned():
