@@ -41,8 +41,10 @@ EDITS = [
     (lambda d: d["metrics"]["invariance"].update(nuisance_r2=_metric(0.9)), r"invariance.nuisance_r2: expected"),
     (lambda d: d["metrics"]["invariance"]["probe_nuisance_share"].update(mean=_metric(0.0)), r"probe_nuisance_share.mean: expected"),
     (lambda d: d["metrics"]["sensitivity"].update(nuisance_to_content=_metric(0.01)), r"sensitivity.nuisance_to_content: expected .*nuisance factors"),
-    (lambda d: d["metrics"]["worst_case"].update(ratio_to_average=_metric(1.0)), r"worst_case.ratio_to_average: expected"),
-    (lambda d: d["metrics"]["worst_case"].update(mean_mse=_metric(0.0)), r"worst_case.mean_mse: expected"),
+    (lambda d: d["metrics"]["sensitivity"]["diagnostics"].update(nuisance_to_content=_metric(0.01)),
+     r"sensitivity.diagnostics.nuisance_to_content: expected .*nuisance factors"),
+    (lambda d: d["metrics"]["worst_case"].update(area=_metric(0.01)), r"worst_case.area: expected .*trapezoid"),
+    (lambda d: d["metrics"]["worst_case"]["curve"][2].update(normalized_mse=_metric(5.0)), r"worst_case.area: expected"),
 ]
 
 
