@@ -445,9 +445,9 @@ register_suite(
 
 
 # -- current versions (result schema 3): headline invariance metrics no invertible affine map moves, the
-# worst case as a curve over neighbourhood sizes with a budget that levels off (benchmarks/README.md) ----
-# The budget of benchmarks/worst_case_budget.py's fourth level: doubling it adds under 5% at ε <= 0.1 but up
-# to 15% at larger ε (benchmarks/README.md); the next doubling would put the quick suite over its time budget.
+# worst case as a curve over neighbourhood sizes with its search budget (benchmarks/README.md) ----
+# The budget of benchmarks/worst_case_budget.py's fourth level: doubling it from the third added under 5% to a
+# random ConvNet's curve and to trained encoders' ε = 0.05 point, 2-15% elsewhere (benchmarks/README.md).
 _WORST_CASE_BUDGET = dict(worst_case_draws=32, worst_case_restarts=2, worst_case_steps=16, worst_case_step_size=0.125)
 register_suite(
     Suite(
@@ -463,7 +463,7 @@ register_suite(
         n_invariance_test=500,
         n_sensitivity=500,
         # The worst-case curve's search at five neighbourhood sizes costs about 130 image passes per item and
-        # size: 250 items keep the suite within 1.5x its version-2 time (benchmarks/README.md).
+        # size; on 250 items the suite takes about 2% longer than version 2 (benchmarks/README.md).
         n_worst_case=250,
         **_WORST_CASE_BUDGET,
         description="minutes on 2 CPU cores: 5k/2k contents (also for averaging, M<=30), 2k/1k per shift level, "
