@@ -149,7 +149,7 @@ def test_plot_grid_is_sized_from_the_groups_own_shift_families(pixels):
     titles = [p.title.split("\n")[0] for p in panels]
     # The shipped entries (schema 3) also hold a worst-case curve: its panel comes last.
     assert titles == ["feature averaging: nuisance draws M", *(f"factor{i} mean shift Δμ" for i in range(6)),
-                      "label efficiency: probe-training labels", "worst case"]
+                      "label efficiency: probe-training labels", "worst case: neighbourhood size ε"]
     figure = leaderboard_figure([six])
     drawn = [ax for ax in figure.axes if ax.axison]
     assert len(drawn) == 9 and len(figure.axes) == 9  # 3 rows of 3
