@@ -13,6 +13,7 @@ from typing import Mapping
 import torch
 
 from ..._validate import check_choice, check_int, check_positive_float
+from ..blocks import cat_blocks
 from ..spec import MAX_RESOLUTION, check_factor_mapping, differentiated
 from .factors import FACTOR_NAMES, POSITIVE
 
@@ -182,33 +183,6 @@ def colorize(v: torch.Tensor, fg: torch.Tensor, bg: torch.Tensor) -> torch.Tenso
     return out.view(n, 3, rows, cols)
 
 
-class _Cat(torch.autograd.Function):
-    """``torch.cat`` along dim 0 whose backward splits the gradient.
-
-    Autograd's own cat backward slices the gradient; differentiated again (the gradient
-    penalty's double backward) every slice becomes a zero-filled full-batch tensor, which makes
-    the blocked render quadratic in the number of blocks. ``split`` differentiates into one cat.
-    """
-
-    @staticmethod
-    def forward(sizes: list[int], *parts: torch.Tensor) -> torch.Tensor:
-        return torch.cat(parts)
-
-    @staticmethod
-    def setup_context(ctx, inputs, output) -> None:
-        ctx.sizes = inputs[0]
-        ctx.shapes = [part.shape for part in inputs[1:]]
-        ctx.like = dict(dtype=output.dtype, device=output.device)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        return (None, *grad.split(ctx.sizes))
-
-    @staticmethod
-    def jvp(ctx, sizes_t, *parts_t):
-        return torch.cat([t if t is not None else torch.zeros(shape, **ctx.like) for t, shape in zip(parts_t, ctx.shapes)])
-
-
 def _colours(factors: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     fg = torch.stack([factors["fg_r"], factors["fg_g"], factors["fg_b"]], dim=-1)
     bg = torch.stack([factors["bg_r"], factors["bg_g"], factors["bg_b"]], dim=-1)
@@ -301,7 +275,7 @@ def render_unchecked(
     # One split per factor (its backward is one cat), one cat of the blocks (its backward one split).
     pieces = {name: value.split(block) for name, value in factors.items()}
     parts = [_render_graph({name: p[i] for name, p in pieces.items()}, grid, n_points, normalize) for i in range(len(pieces["m"]))]
-    return _Cat.apply([p.shape[0] for p in parts], *parts)
+    return cat_blocks(parts)
 
 
 def render_into(

@@ -19,6 +19,7 @@ from typing import Mapping
 import torch
 
 from ..._validate import bad_value, unknown_name
+from ..blocks import cat_blocks
 from ..spec import MAX_RESOLUTION, differentiated
 from .factors import FACTOR_NAMES, LOBE_COUNT, SMOOTHING, TAU, check_options
 
@@ -127,32 +128,6 @@ def colorize(coverage: torch.Tensor, f: Mapping[str, torch.Tensor]) -> torch.Ten
 
 def _render_graph(f: Mapping[str, torch.Tensor], grid: torch.Tensor, tau: float, lobe_count: int) -> torch.Tensor:
     return colorize(torch.sigmoid(logit(f, grid, tau, lobe_count)), f)
-
-
-class _Cat(torch.autograd.Function):
-    """``torch.cat`` along dim 0 whose backward splits the gradient (as ``spirograph.render`` does).
-
-    Autograd's own cat backward slices; differentiated again, every slice becomes a zero-filled
-    full-batch tensor, which makes the blocked render quadratic in the number of blocks.
-    """
-
-    @staticmethod
-    def forward(sizes: list[int], *parts: torch.Tensor) -> torch.Tensor:
-        return torch.cat(parts)
-
-    @staticmethod
-    def setup_context(ctx, inputs, output) -> None:
-        ctx.sizes = inputs[0]
-        ctx.shapes = [part.shape for part in inputs[1:]]
-        ctx.like = dict(dtype=output.dtype, device=output.device)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        return (None, *grad.split(ctx.sizes))
-
-    @staticmethod
-    def jvp(ctx, sizes_t, *parts_t):
-        return torch.cat([t if t is not None else torch.zeros(shape, **ctx.like) for t, shape in zip(parts_t, ctx.shapes)])
 
 
 def _render_into(out: torch.Tensor, f: Mapping[str, torch.Tensor], tau: float, lobe_count: int, block: int) -> None:
@@ -316,7 +291,7 @@ def render_unchecked(
         return _render_graph(factors, grid, tau, lobe_count)
     pieces = {name: value.split(block) for name, value in factors.items()}
     parts = [_render_graph({n: p[i] for n, p in pieces.items()}, grid, tau, lobe_count) for i in range(len(pieces["x"]))]
-    return _Cat.apply([p.shape[0] for p in parts], *parts)
+    return cat_blocks(parts)
 
 
 def render(factors: Mapping[str, torch.Tensor], *, resolution: int = 32, tau: float = TAU, lobe_count: int = LOBE_COUNT) -> torch.Tensor:
