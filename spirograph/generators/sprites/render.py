@@ -18,12 +18,11 @@ from typing import Mapping
 
 import torch
 
-from ..._validate import bad_value, unknown_name
+from ..._validate import bad_value
 from ..blocks import cat_blocks
-from ..spec import MAX_RESOLUTION, differentiated
+from ..spec import MAX_RESOLUTION, check_factor_mapping, differentiated
 from .factors import FACTOR_NAMES, LOBE_COUNT, SMOOTHING, TAU, check_options
 
-DTYPES = (torch.float32, torch.float64)
 GRADIENT_FLOOR = 1e-3
 """η: ‖∇G‖ is computed as √(‖∇G‖² + η²) in unit-frame units. On the edge ‖∇G‖ ≥ 1/1.47 (G is
 homogeneous of degree one up to ε, so q·∇G ≈ G and the edge is at most 1.47 from the centre), so
@@ -329,38 +328,14 @@ _VALUE_RULES = (
 
 
 def check_factors(factors: Mapping[str, torch.Tensor]) -> None:
-    """Validate a factor mapping for ``render``; raises ValueError naming the offending entry."""
-    if not isinstance(factors, Mapping):
-        raise bad_value("factors", type(factors).__name__, "a mapping from factor name to 1-D tensor")
-    for name in factors:
-        if name not in FACTOR_NAMES:
-            raise unknown_name("factor", name, FACTOR_NAMES)
-    missing = [n for n in FACTOR_NAMES if n not in factors]
-    if missing:
-        raise bad_value("factors", sorted(factors, key=str), f"all thirteen factors; missing {missing}")
-    first = factors[FACTOR_NAMES[0]]
-    for name in FACTOR_NAMES:
-        value, arg = factors[name], f"factors[{name!r}]"
-        if not isinstance(value, torch.Tensor):
-            raise bad_value(arg, type(value).__name__, "a torch.Tensor")
-        if value.dtype not in DTYPES:
-            raise bad_value(f"{arg}.dtype", value.dtype, "torch.float32 or torch.float64")
-        if value.ndim != 1:
-            raise bad_value(f"{arg}.shape", tuple(value.shape), "a 1-D tensor of length B")
-        if value.shape != first.shape:
-            raise bad_value(f"{arg}.shape", tuple(value.shape), f"length {first.shape[0]} like factors[{FACTOR_NAMES[0]!r}]")
-        if value.device != first.device:
-            raise bad_value(f"{arg}.device", str(value.device), f"{first.device} like factors[{FACTOR_NAMES[0]!r}]")
-        if value.dtype != first.dtype:
-            raise bad_value(f"{arg}.dtype", value.dtype, f"{first.dtype} like factors[{FACTOR_NAMES[0]!r}]")
-    # One host sync for all checks of values.
-    stacked = torch.stack([factors[n].detach() for n in FACTOR_NAMES])
-    checks = torch.cat([torch.isfinite(stacked).all(dim=1), torch.stack([rule(factors[n].detach()).all() for n, rule, _ in _VALUE_RULES])])
-    checks = checks.tolist()
-    for name, ok in zip(FACTOR_NAMES, checks):
-        if not ok:
-            raise bad_value(f"factors[{name!r}]", "non-finite values (NaN or inf)", "finite values")
-    for (name, rule, allowed), ok in zip(_VALUE_RULES, checks[len(FACTOR_NAMES) :]):
+    """Validate a factor mapping for ``render``; raises ValueError naming the offending entry.
+
+    The generic checks (names, tensors, dtype, shape, device, finiteness) are the registry's
+    ``check_factor_mapping``; the rules below are the ranges this renderer is defined on.
+    """
+    check_factor_mapping(factors, FACTOR_NAMES, owner="sprites")
+    checks = torch.stack([rule(factors[n].detach()).all() for n, rule, _ in _VALUE_RULES]).tolist()  # one host sync
+    for (name, rule, allowed), ok in zip(_VALUE_RULES, checks):
         if not ok:
             bad = factors[name].detach()[~rule(factors[name].detach())][0].item()
             raise bad_value(f"factors[{name!r}]", bad, allowed)
