@@ -54,6 +54,10 @@ every other generator. What to provide:
     generator cannot draw at these validated render options (a shape that leaves the canvas, a
     resolution too small for an edge width). ``Generator`` calls it for every space it is given,
     shifted spaces included, so nothing is sampled, rendered or written from such a box.
+``check_values`` (optional)
+    ``check_values(factors) -> None``: the renderer's own rules on factor values beyond
+    positivity (e.g. a modulation amplitude below 1), raising one ``bad_value`` line naming the
+    factor; ``render`` calls it after the generic checks, so no direct call draws NaN.
 ``reference_fn`` (optional)
     A slow, obviously correct transcription of the generator's formula with ``render_fn``'s
     signature; the contract test compares the two in float64 within 1e-9.
@@ -118,6 +122,7 @@ class GeneratorSpec:
     render_into_fn: Callable[..., None] | None = None
     reference_fn: Callable[..., torch.Tensor] | None = None
     check_space: Callable[[Mapping[str, tuple[float, float]], Mapping[str, Any]], None] | None = None
+    check_values: Callable[[Mapping[str, torch.Tensor]], None] | None = None
     suites: str | None = None
     descriptions: Mapping[str, str] = field(default_factory=dict)
     stream_namespace: str | None = None
@@ -169,6 +174,9 @@ class GeneratorSpec:
         for attr in ("validate_options", "render_fn"):
             if not callable(getattr(self, attr)):
                 raise bad_value(attr, getattr(self, attr), "a callable")
+        for attr in ("render_into_fn", "reference_fn", "check_space", "check_values"):
+            if getattr(self, attr) is not None and not callable(getattr(self, attr)):
+                raise bad_value(attr, getattr(self, attr), "a callable or None")
         fix("descriptions", MappingProxyType(dict(self.descriptions)))
         keys, split_names = set(), set()
         for family in self.shifts:
@@ -236,9 +244,11 @@ class GeneratorSpec:
         """Validate a factor mapping for ``render``; one ValueError naming the offending entry.
 
         Every factor present, 1-D tensors of one length, device and dtype (float32/float64),
-        finite, and > 0 where ``positive`` says so.
+        finite, > 0 where ``positive`` says so, and within the renderer's own ``check_values`` rules.
         """
         check_factor_mapping(factors, self.names, self.positive, owner=self.owner)
+        if self.check_values is not None:
+            self.check_values(factors)
 
     def render(self, factors: Mapping[str, torch.Tensor], **options: Any) -> torch.Tensor:
         """Validated, differentiable render: (B, 3, R, R) with the factors' dtype and device.

@@ -331,9 +331,14 @@ def check_factors(factors: Mapping[str, torch.Tensor]) -> None:
     """Validate a factor mapping for ``render``; raises ValueError naming the offending entry.
 
     The generic checks (names, tensors, dtype, shape, device, finiteness) are the registry's
-    ``check_factor_mapping``; the rules below are the ranges this renderer is defined on.
+    ``check_factor_mapping``; ``check_values`` adds the ranges this renderer is defined on.
     """
     check_factor_mapping(factors, FACTOR_NAMES, owner="sprites")
+    check_values(factors)
+
+
+def check_values(factors: Mapping[str, torch.Tensor]) -> None:
+    """Refuse factor values outside the ranges the renderer is defined on (``_VALUE_RULES``), one line naming the factor."""
     checks = torch.stack([rule(factors[n].detach()).all() for n, rule, _ in _VALUE_RULES]).tolist()  # one host sync
     for (name, rule, allowed), ok in zip(_VALUE_RULES, checks):
         if not ok:

@@ -16,7 +16,7 @@ from .factors import (
     check_options,
 )
 from .reference import render_plain
-from .render import render_into, render_unchecked
+from .render import check_values, render_into, render_unchecked
 from .shifts import FAMILIES
 
 OPTIONS = {"resolution": 32, "tau": TAU, "lobe_count": LOBE_COUNT}
@@ -52,6 +52,7 @@ SPEC = GeneratorSpec(
     render_into_fn=render_into,
     reference_fn=render_plain,
     check_space=check_space,
+    check_values=check_values,
     positive=POSITIVE,
     groups=FACTOR_GROUPS,
     colours=COLOURS,

@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 
+from spirograph.generators import get as get_generator
 from spirograph.generators.sprites import DEFAULT_RANGES, FACTOR_GROUPS, FACTOR_NAMES, check_box, check_options, extent, render
 from spirograph.generators.sprites.factors import CANVAS_MARGIN, INNER_MARGIN
 from spirograph.generators.sprites.reference import render_supersampled
@@ -107,15 +108,24 @@ def test_bad_box_one_line(ranges, options, argument):
         ("aspect", 1.5, "factors['aspect']=1.5: expected 0 < aspect <= 1"),
         ("roundness", 0.5, "factors['roundness']=0.5: expected roundness >= 1"),
         ("lobes", -1.0, "factors['lobes']=-1.0: expected |lobes| < 1"),
+        ("lobes", 1.0, "factors['lobes']=1.0: expected |lobes| < 1"),
         ("x", float("inf"), "factors['x']='non-finite values (NaN or inf)'"),
     ],
 )
-def test_bad_factor_values_one_line(name, value, argument):
+@pytest.mark.parametrize("entry", ["module", "spec"])
+def test_bad_factor_values_one_line(name, value, argument, entry):
+    """Both the module's ``render`` and the registered spec's refuse a value the renderer is not defined on (no NaN image)."""
     f = {n: torch.full((2,), sum(r) / 2) for n, r in DEFAULT_RANGES.items()}
     f[name][1] = value
+    draw = render if entry == "module" else get_generator("sprites").render
     with pytest.raises(ValueError) as error:
-        render(f)
-    assert str(error.value).startswith(argument) and "\n" not in str(error.value), str(error.value)
+        draw(f)
+    message = str(error.value)
+    assert "\n" not in message, message
+    if entry == "module" or ": expected" not in argument:
+        assert message.startswith(argument), message
+    else:  # the registry's positivity check may word the value first ('min 0'); the rule is the same
+        assert message.startswith(f"factors[{name!r}]=") and argument.split("=", 1)[1].split(": ", 1)[1] in message, message
 
 
 def test_bad_factor_mappings_one_line():
