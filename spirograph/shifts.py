@@ -52,13 +52,33 @@ class ShiftFamily:
         """The levels written as shift splits by default (level 0 is the test split itself)."""
         return tuple(level for level in self.levels if level != 0.0)
 
-    def apply(self, space: FactorSpace, level: float) -> FactorSpace:
+    def apply(self, space: FactorSpace, level: float, options: dict | None = None) -> FactorSpace:
         """``space`` with this family's shift at ``level``; see ``shift_space``.
 
+        Args:
+            options: render options (missing ones take the generator's defaults); when given, the
+                shifted box must also be drawable at them (the generator's ``check_space``: e.g. a
+                sprite that would leave the canvas or be thinner than its edge).
+
         Raises:
-            ValueError: as ``shift_space``; a level that leaves a range empty or invalid is named
-                with the shift, the level and the range it would give, rounded.
+            ValueError: as ``shift_space``; a level that leaves a range empty or invalid, or (with
+                ``options``) a box the generator cannot draw, is named with the shift and the level.
         """
+        shifted = self._shift(space, level)
+        spec = space.spec
+        if options is not None and spec.check_space is not None:
+            options = spec.render_options(options)
+            try:
+                spec.check_space({n: (f.low, f.high) for n, f in shifted.factors.items()}, options)
+            except ValueError as err:
+                at = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in options.items())
+                raise ValueError(
+                    f"shift {self.split(level)[len(SHIFT_PREFIX):]} ({self.title} {level:+g}) cannot be drawn at {at}: "
+                    f"its {err} (choose a smaller level or other render options)"
+                ) from None
+        return shifted
+
+    def _shift(self, space: FactorSpace, level: float) -> FactorSpace:
         try:
             return shift_space(space, self.target, self.kind, level)
         except ValueError as err:

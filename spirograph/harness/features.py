@@ -52,10 +52,13 @@ class FeatureSource:
         """The ``Generator`` of the unshifted space, or of ``shift`` applied to it."""
         if shift not in self._generators:
             space = self.space
+            options = self.suite.render_options()
             if shift is not None:
                 target, kind, level = shift
-                space = shift_space(space, target, kind, level)
-            self._generators[shift] = Generator(space=space, device=self.device, **self.suite.render_options())
+                family = next((f for f in space.spec.shifts if (f.target, f.kind) == (target, kind)), None)
+                # A registered family names the level in its error if the box cannot be drawn at the suite's options.
+                space = family.apply(space, level, options) if family is not None else shift_space(space, target, kind, level)
+            self._generators[shift] = Generator(space=space, device=self.device, **options)
         return self._generators[shift]
 
     spirograph = generator  # the 0.2 name

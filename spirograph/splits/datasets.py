@@ -246,7 +246,7 @@ class SpirographRendered(_SplitDataset):
         space, self.render_options = resolve_generator(
             space, generator, resolution, options, n_points=n_points, extent=extent, normalize=normalize
         )
-        self.spec = self._split = split_spec(space, split, n)
+        self.spec = self._split = split_spec(space, split, n, self.render_options)
         self.dtype = check_choice("dtype", dtype, DTYPES)
         self.stored_dtype = storage_dtype(dtype, self.spec.space)
         self._setup(target, transform, target_transform)

@@ -165,26 +165,26 @@ def _unknown_shift(name, spec, *, words: bool = True) -> ValueError:
     return ValueError(f"unknown shift {name!r}; did you mean {hint}? available{where}: {', '.join(sorted(available))}")
 
 
-def shifted_space(space: FactorSpace, family: str, level: float) -> FactorSpace:
-    """The factor space of shift ``family`` (split name or key) at ``level``; see ``spirograph.shifts.shift_space``.
+def shifted_space(space: FactorSpace, family: str, level: float, options: dict | None = None) -> FactorSpace:
+    """The factor space of shift ``family`` (split name or key) at ``level``; see ``ShiftFamily.apply``.
 
     Raises:
-        ValueError: unknown family, a shifted factor that is content in ``space``, or a shifted
-            range that is empty.
+        ValueError: unknown family, a shifted factor that is content in ``space``, a shifted
+            range that is empty, or (with render ``options``) a box the generator cannot draw.
     """
-    return space.spec.shift_family(family).apply(space, level)
+    return space.spec.shift_family(family).apply(space, level, options)
 
 
-def plan_splits(space: FactorSpace, train: int, test: int, shifts=None) -> list[SplitSpec]:
-    """The splits of a file: ``train``, ``test`` and one shift split per requested level."""
+def plan_splits(space: FactorSpace, train: int, test: int, shifts=None, options: dict | None = None) -> list[SplitSpec]:
+    """The splits of a file: ``train``, ``test`` and one shift split per requested level (drawable at ``options``)."""
     specs = [SplitSpec("train", train, space, "train"), SplitSpec("test", test, space, "test")]
     for family, level in parse_shifts(shifts, space.generator):
         name = shift_split_name(family, level, space.generator)
-        specs.append(SplitSpec(name, test, shifted_space(space, family, level), "test", (family, level)))
+        specs.append(SplitSpec(name, test, shifted_space(space, family, level, options), "test", (family, level)))
     return specs
 
 
-def split_spec(space: FactorSpace, split: str, n: int) -> SplitSpec:
+def split_spec(space: FactorSpace, split: str, n: int, options: dict | None = None) -> SplitSpec:
     """The spec of one split by name (``train``, ``test`` or ``shift/<family><level>``)."""
     if split in ("train", "test"):
         return SplitSpec(split, n, space, split)
@@ -197,7 +197,7 @@ def split_spec(space: FactorSpace, split: str, n: int) -> SplitSpec:
                 except ValueError:
                     break
                 if shift_split_name(family, level, space.generator) == split:
-                    return SplitSpec(split, n, shifted_space(space, family, level), "test", (family, level))
+                    return SplitSpec(split, n, shifted_space(space, family, level, options), "test", (family, level))
     examples = ["train", "test"] + [f.split(f.split_levels[0]) for f in space.spec.shifts]
     raise bad_value("split", split, "'train', 'test' or 'shift/<family><level>', e.g. " + ", ".join(examples))
 

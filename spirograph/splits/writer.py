@@ -292,7 +292,7 @@ def generate(
     if compression is not None:
         check_choice("compression", compression, COMPRESSIONS + ("none",))
     space, render_options = resolve_generator(space, generator, resolution, options, n_points=n_points, extent=extent, normalize=normalize)
-    specs = plan_splits(space, train, test, shifts)
+    specs = plan_splits(space, train, test, shifts, render_options)
     if not overwrite and path.exists():
         _drop_published_link_if_free(path)
         if resume:

@@ -173,3 +173,32 @@ def test_generator_refuses_a_box_it_cannot_draw():
     with pytest.raises(ValueError, match=r"^range of 'scale'=\(0\.15, 0\.3\): expected scale >= 0\.15"):
         Generator("sprites", space.shifted("scale", mean_shift=-0.1))
     Generator("sprites", space.shifted("scale", mean_shift=-0.08))
+
+
+def test_a_shift_level_the_options_cannot_draw_is_named_with_its_level(tmp_path, capsys):
+    """A registered level that a smaller image cannot draw, and an off-grid level: one line naming the shift and level; no file."""
+    from spirograph.cli import main as cli
+    from spirograph.splits import SpirographRendered
+
+    out = tmp_path / "s.h5"
+    assert cli(["generate", str(out), "--generator", "sprites", "--train", "4", "--test", "4", "--seed", "0",
+                "--resolution", "24", "--shifts", "scale_mean"]) == 2
+    message = capsys.readouterr().err.strip().removeprefix("spirograph generate: error: ")
+    assert message.startswith("shift scale_mean-0.08 (smaller objects: scale mean shift Δμ -0.08) cannot be drawn at resolution=24")
+    assert "range of 'scale'=(0.17, 0.32): expected scale >= 0.2032" in message and "\n" not in message
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match=r"^shift position_width\+0\.2 \(.*\) cannot be drawn at resolution=32, .*its range of 'x'"):
+        SpirographRendered(0, "shift/position_width+0.2", generator="sprites", n=2)
+
+
+def test_the_harness_names_a_shift_level_its_suite_cannot_draw():
+    import dataclasses
+
+    from spirograph.harness.features import FeatureSource
+    from spirograph.harness.suites import get_suite
+
+    suite = dataclasses.replace(get_suite("quick", generator="sprites"), resolution=24)
+    source = FeatureSource(lambda x: x.flatten(1), suite, device="cpu")
+    source.generator(("scale", "mean", -0.04))  # feasible at 24 px (scale >= 0.2032)
+    with pytest.raises(ValueError, match=r"^shift scale_mean-0\.06 .* cannot be drawn at resolution=24"):
+        source.generator(("scale", "mean", -0.06))
