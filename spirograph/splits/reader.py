@@ -218,19 +218,31 @@ def _split_problem(f: h5py.File, split: str, group: h5py.Group, space: FactorSpa
         if json.loads(a[key]) != list(names):
             return f"its {key} {json.loads(a[key])} differ from its factor space's ({', '.join(names)})"
     present = {k for k in SHIFT_KEYS if k in a}
+    root_space = FactorSpace.from_dict(json.loads(f.attrs["space"]))
     if not split.startswith(SHIFT_PREFIX):
         if present:
             return f"a {split} split carries shift attributes ({', '.join(sorted(present))})"
+        expected = root_space
     else:
         try:
             # The name is parsed against the file's unshifted space: ``space`` is this split's, already shifted.
-            family, level = split_spec(FactorSpace.from_dict(json.loads(f.attrs["space"])), split, int(a["n"])).shift
+            expected = split_spec(root_space, split, int(a["n"]))
+            family, level = expected.shift
+            expected = expected.space
         except ValueError:
             return "its name is not a shift split's name"
         if present != set(SHIFT_KEYS):
             return f"a shift split lacks shift attributes ({', '.join(sorted(set(SHIFT_KEYS) - present))})"
         if str(a["shift_family"]) != family or float(a["shift_level"]) != level:
             return f"its shift attributes say {str(a['shift_family'])} {float(a['shift_level']):+g}, its name {family} {level:+g}"
+    # Every format: a split's factor ranges are the file's (shifted as its name says). Format 3's digests also
+    # catch an edit made consistently to both; formats 1-2 have only this cross-check.
+    if expected.generator == space.generator:
+        for n in space.names:
+            have, want = (space[n].low, space[n].high), (expected[n].low, expected[n].high)
+            if have != want:
+                source = "the file's factor space" + (" and the split's shift give" if split.startswith(SHIFT_PREFIX) else " gives")
+                return f"its range of {n!r} {have} differs from the {want} that {source}"
     if int(f.attrs["format_version"]) >= 3:
         return metadata.split_problem(group)
     return None

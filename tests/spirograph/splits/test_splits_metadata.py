@@ -40,6 +40,11 @@ EDITS = {
         lambda f: f["train"].attrs.__setitem__("space", f["train"].attrs["space"].replace("0.6", "0.7", 1)),
         "train",
     ),
+    "a range of a shift split's space": (
+        lambda f: f[SHIFT].attrs.__setitem__("space", f[SHIFT].attrs["space"].replace('"m": [2.0, 5.0]', '"m": [2.0, 5.5]')),
+        SHIFT,
+    ),
+    "a range of the file's space": (lambda f: f.attrs.__setitem__("space", f.attrs["space"].replace('"m": [2.0, 5.0]', '"m": [2.0, 5.5]')), "test"),
 }
 
 
@@ -79,12 +84,12 @@ def test_an_unedited_file_is_vouched_for(written, capsys):
 @pytest.mark.parametrize("edit", list(EDITS), ids=list(EDITS))
 def test_an_edited_attribute_fails_verify_and_is_refused_in_one_line(written, tmp_path, capsys, edit, version):
     change, split = EDITS[edit]
-    if version == 2 and edit == "a range of the split's space":
-        pytest.skip("format 2 has no digest: a range that still agrees with every other attribute is not caught")
     path = _edited(written, tmp_path, change, version)
     report = verify(path, sample=0)
     assert not report.ok
     assert "edited after" in report.problems[0] or "changed after it was written" in report.problems[0], report.problems
+    if "range" in edit:
+        assert "range of 'bg_r'" in report.problems[0] or "range of 'm'" in report.problems[0] or "do not match their digest" in report.problems[0], report.problems
     code, err = run(capsys, "verify", path)
     assert code == 1 and err.count("\n") == 1 and "FAILED" in err
     for argv in (["info", path], ["show", path, "--split", split, "--out", tmp_path / "grid.png"]):
