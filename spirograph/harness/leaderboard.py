@@ -280,8 +280,9 @@ DEFINITIONS: tuple[tuple[str, str, str], ...] = (
      "renderer and encoder, times the factor's prior spread: mean over nuisance factors / mean over content factors "
      "(0 = invariant); unchanged by every invertible affine map of h (the raw-unit ones, moved by a per-dimension "
      "rescaling, are the task's `diagnostics`)"),
-    ("worst_case", "worst-case area", "mean over neighbourhood sizes ε in [0, 1] of the frozen content probe's error (squared, "
-     "over each target's prior variance) under the worst nuisance within ε × (prior range) of each item's own draw"),
+    ("worst_case", "worst-case area", "mean over neighbourhood sizes ε in [0, ε_max] (the suite's last ε: 0.25 from quick "
+     "version 4, 1 before) of the frozen content probe's error (squared, over each target's prior variance) under the "
+     "worst nuisance within ε × (prior range) of each item's own draw"),
     ("dim", "D", "the number of features the encoder returns"),
     ("parameters", "parameters", "the encoder's parameter count (an `nn.Module`'s parameters; — for other callables)"),
     ("nuisance_labels", "nuisance labels", "disclosed by the entrant: whether training read the nuisance factors; a method that "

@@ -145,6 +145,7 @@ def test_score_prints_an_estimate_of_the_suite_time_after_its_check(capsys):
     assert f"({suite.n_train + suite.n_test:,} image passes at " in err
     assert err.index("will take about") < err.index("score SmallNet: linear")
     per_epsilon = suite.worst_case_draws + 3 + suite.worst_case_restarts * (suite.worst_case_steps * GRADIENT_PASS + 1)
-    assert suite_passes(suite, ["worst_case"]) == suite.n_train + suite.n_test + suite.n_worst_case * (1 + 5 * per_epsilon)
+    assert suite_passes(suite, ["worst_case"]) == suite.n_train + suite.n_test + suite.n_worst_case * (
+        1 + len(suite.worst_case_epsilons) * per_epsilon)
     assert suite_passes(suite, ["sensitivity"]) == suite.n_sensitivity * 10 * GRADIENT_PASS
     assert [format_estimate(s) for s in (40, 720, 5400)] == ["about 40 s", "about 12 min", "about 1.5 h"]

@@ -21,7 +21,8 @@ from spirograph.harness.suites import (
 )
 
 RELEASED = json.loads((Path(__file__).parent / "data" / "released_suites.json").read_text(encoding="utf-8"))
-"""Each released suite version's record exactly as the release that introduced it wrote it into results."""
+"""Each released suite version's record (generator -> name -> version) exactly as the release that introduced it
+wrote it into results (0.3.0's quick 3 and sprites quick 1 equal the records of the result files it shipped)."""
 
 
 def test_registered_suites():
@@ -75,10 +76,13 @@ def test_bad_suites(overrides, message):
         tiny_suite(**overrides)
 
 
-@pytest.mark.parametrize("name, version", [(n, int(v)) for n, versions in sorted(RELEASED.items()) for v in sorted(versions)])
-def test_released_versions_kept_exactly(name, version):
-    assert version in suite_versions(name)
-    assert get_suite(name, version=version).to_dict() == RELEASED[name][str(version)]
+@pytest.mark.parametrize(
+    "generator, name, version",
+    [(g, n, int(v)) for g, names in sorted(RELEASED.items()) for n, versions in sorted(names.items()) for v in sorted(versions)],
+)
+def test_released_versions_kept_exactly(generator, name, version):
+    assert version in suite_versions(name, generator=generator)
+    assert get_suite(name, version=version, generator=generator).to_dict() == RELEASED[generator][name][str(version)]
 
 
 def test_current_version_is_the_latest():
