@@ -4,7 +4,8 @@
 
 Each run directory's encoder is rebuilt from ``config.json`` and ``encoder.pt`` and scored; the
 entry name and disclosures are those ``spirograph-train`` writes at the end of a run, taken from
-the run's recorded configuration. ``result.json`` is written into the run directory (an existing
+the run's recorded configuration, and the suite is that of the generator the run trained on.
+``result.json`` is written into the run directory (an existing
 one is replaced only with ``--overwrite``).
 """
 
@@ -79,9 +80,11 @@ def rescore(run_dir: str | Path, *, suite: str = "quick", device: str = "cpu", o
     target = check_output_path(path / RESULT_FILE, overwrite=overwrite)
     encoder = load_encoder(path, device=device)
     record = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
+    # The suite of the generator the run trained on (runs of 0.2 record none: Spirograph).
+    generator = record["train"].get("generator", "spirograph")
     command = f"python -m spirograph_baselines.rescore {path} --suite {suite}"
-    result = spirograph.score(encoder, suite=suite, device=device, name=run_name(record), disclosures=run_disclosures(record),
-                              command=command, progress=progress)
+    result = spirograph.score(encoder, suite=suite, generator=generator, device=device, name=run_name(record),
+                              disclosures=run_disclosures(record), command=command, progress=progress)
     result.save(target, overwrite=overwrite)
     return result
 

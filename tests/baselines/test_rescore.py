@@ -34,3 +34,29 @@ def test_score_refuses_non_finite_disclosures_before_any_work():
 def test_rescore_needs_a_finished_run(tmp_path, capsys):
     assert rescore.main([str(tmp_path)]) == 2
     assert "run_dir=" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("generator", ["spirograph", "sprites"])
+def test_a_run_is_rescored_on_its_own_generators_suite(tmp_path, generator):
+    """A run trained on sprites is scored on sprites' suite of that name, a 0.2 run (no generator recorded) on Spirograph's."""
+    import shutil
+    from pathlib import Path
+
+    from spirograph.harness.suites import Suite, register_suite
+
+    trained = Path(__file__).parents[1] / "data" / "cpu-quick-simclr-s0"
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    record = json.loads((run / "config.json").read_text())
+    if generator == "sprites":
+        record["train"]["generator"] = "sprites"
+    else:
+        record["train"].pop("generator", None)
+    (run / "config.json").write_text(json.dumps(record))
+    register_suite(Suite(name="rescore-test", version=1, seed=0, n_train=40, n_test=20, n_averaging_train=20, n_averaging_test=20,
+                         n_robustness_train=20, n_robustness_test=20, n_invariance_test=10, n_sensitivity=10, n_worst_case=10,
+                         averaging_draws=(1, 10), label_fractions=(0.5, 1.0), knn_neighbours=(1,), bootstrap_resamples=100,
+                         generator=generator), overwrite=True)
+    result = rescore.rescore(run, suite="rescore-test", progress=False).to_dict()
+    assert result["generator"] == generator and result["suite"]["name"] == "rescore-test"
+    assert json.loads((run / "result.json").read_text())["generator"] == generator
