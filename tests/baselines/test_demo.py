@@ -1,5 +1,6 @@
 """spirograph-demo runs end to end (tiny settings) and a re-run reuses every finished step."""
 
+import dataclasses
 import re
 
 import pytest
@@ -19,6 +20,8 @@ TINY = Suite(
 def tiny_suite():
     if TINY.name not in available_suites():
         register_suite(TINY)
+    if TINY.name not in available_suites(generator="sprites"):
+        register_suite(dataclasses.replace(TINY, generator="sprites"))
 
 
 ARGS = ["--suite", "demo-test", "--train", "32", "--test", "16",
@@ -80,3 +83,20 @@ def test_demo_of_a_generator_without_its_suite_is_refused_before_writing(tmp_pat
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unknown suite 'demo'" in err[0] and "generator 'toy'" in err[0]
     assert not out.exists()
+
+
+def test_the_demo_of_sprites_runs_end_to_end(tmp_path, capsys):
+    """Every step with --generator sprites: its split file, training views, suite and leaderboard group."""
+    out = tmp_path / "demo"
+    assert demo.main(["--out", str(out), "--generator", "sprites", *ARGS]) == 0
+    printed = capsys.readouterr().out
+    assert len(_step_lines(printed)) == 9
+    board = (out / "leaderboard.md").read_text()
+    assert "sprites" in board and all(entry in board for entry in ("simclr", "invclr", "oracle", "pixels", "random-convnet"))
+    assert '"generator": "sprites"' in (out / "invclr" / "result.json").read_text()
+
+
+def test_sprites_has_a_demo_suite():
+    from spirograph.harness.suites import get_suite
+
+    assert get_suite("demo", generator="sprites").generator == "sprites"
