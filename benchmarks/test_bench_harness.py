@@ -110,3 +110,27 @@ def test_bench_quick_suite_cpu_quick_convnet(benchmark):
                                 tasks=timings["tasks"])
     print(f"\nquick suite, cpu-quick GroupNorm ConvNet: {timings['total_s']:.1f} s wall, {cpu:.1f} s CPU on "
           f"{torch.get_num_threads()} threads; per task (wall s): {timings['tasks']}")
+
+
+@pytest.mark.slow
+def test_bench_worst_case_quick_3_against_4(benchmark):
+    """The worst-case task of ``quick`` version 3 (ε up to 1, k=32, R=2, S=16) against version 4 (ε up to 0.25,
+    k=128, R=4, S=32) for the cpu-quick GroupNorm ConvNet with random weights: wall and CPU time, one after the
+    other in one process (the content probe's features are encoded in each run, as a user's call does)."""
+    from spirograph_baselines.encoders import build_encoder
+
+    torch.manual_seed(0)
+    encoder = build_encoder("convnet", widths=[32, 64, 128], norm="group")
+    times = {}
+
+    def both():
+        for version in (3, 4):
+            wall, cpu = time.perf_counter(), time.process_time()
+            result = score(encoder, suite=get_suite("quick", version=version), tasks=["worst_case"], progress=False)
+            times[version] = (time.perf_counter() - wall, time.process_time() - cpu, result.to_dict()["timings"]["tasks"])
+
+    benchmark.pedantic(both, rounds=1, iterations=1)
+    benchmark.extra_info.update(threads=torch.get_num_threads(), **{f"v{v}": t for v, t in times.items()})
+    for version, (wall, cpu, tasks) in times.items():
+        print(f"\nquick {version}, worst_case with its probe: {wall:.1f} s wall, {cpu:.1f} s CPU on {torch.get_num_threads()} "
+              f"thread(s); per task (wall s): {tasks}")

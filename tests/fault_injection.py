@@ -76,8 +76,10 @@ class Campaign:
         child.send_signal(sig)
         _, err = child.communicate(timeout=120)
         what = f"{sig.name} after {delay:.1f} s, {workers} worker(s): exit {child.returncode}"
-        if sig != signal.SIGKILL and child.returncode not in (0, 130, 143) or (child.returncode == 130 and not one_line(err)):
+        if sig != signal.SIGKILL and child.returncode not in (0, 130) or (child.returncode == 130 and not one_line(err)):
             return False, f"{what}; stderr {err.strip()[:200]!r}"
+        if sig != signal.SIGKILL and child.returncode == 0 and delay < 2.0:
+            return False, f"{what}: the interrupt was not honoured"
         if not out.exists():
             resumed = cli("generate", out, *GENERATE, "--workers", str(workers), "--resume")
             if resumed.returncode != 0:
@@ -223,6 +225,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the faults drawn (default 0)")
     parser.add_argument("--workdir", type=Path, default=None, help="scratch directory (default: a temporary one)")
     args = parser.parse_args()
+    # A campaign started in the background (``&``, nohup) inherits SIGINT ignored, and so would every child:
+    # restore Python's handler, which exec resets to the default for the children (ignored signals stay ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     rng = random.Random(args.seed)
     workdir = Path(tempfile.mkdtemp(prefix="faults-")) if args.workdir is None else args.workdir
     workdir.mkdir(parents=True, exist_ok=True)

@@ -59,8 +59,9 @@ register_suite(
 
 # Version 2: the worst-case curve up to ε = 0.25 with the budget at which it levels off (as Spirograph's quick 4);
 # benchmarks/README.md shows it levelling off for a trained sprites encoder too. The same seeds: the same items.
-for _name in ("quick", "standard"):
+for _name, _items in (("quick", 150), ("standard", 2000)):
     _previous = get_suite(_name, version=1, generator="sprites")
-    register_suite(replace(_previous, version=2, **_WORST_CASE_SEARCH,
-                           description=_previous.description.replace("worst-case curve", "worst-case curve (ε <= 0.25)")))
+    _description = _previous.description.replace(f"{_previous.n_worst_case} for the worst-case curve", f"{_items} for the worst-case curve")
+    register_suite(replace(_previous, version=2, **_WORST_CASE_SEARCH, n_worst_case=_items,
+                           description=_description.replace("worst-case curve", "worst-case curve (ε <= 0.25)")))
 register_suite(replace(get_suite("demo", generator="spirograph"), generator="sprites", version=1, seed=20261208))
