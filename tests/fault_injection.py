@@ -76,6 +76,11 @@ class Campaign:
         child.send_signal(sig)
         _, err = child.communicate(timeout=120)
         what = f"{sig.name} after {delay:.1f} s, {workers} worker(s): exit {child.returncode}"
+        partial = Path(str(out) + ".partial")
+        if child.returncode in (-signal.SIGINT, -signal.SIGTERM) and not out.exists() and not partial.exists():
+            # The signal came while Python was still importing (before the command installs its handlers):
+            # nothing was written; a SIGINT then prints Python's own traceback (README, "Reliability").
+            return True, what + "; interrupted while starting, nothing written"
         if sig != signal.SIGKILL and child.returncode not in (0, 130) or (child.returncode == 130 and not one_line(err)):
             return False, f"{what}; stderr {err.strip()[:200]!r}"
         if sig != signal.SIGKILL and child.returncode == 0 and delay < 2.0:
