@@ -77,7 +77,7 @@ class Campaign:
         _, err = child.communicate(timeout=120)
         what = f"{sig.name} after {delay:.1f} s, {workers} worker(s): exit {child.returncode}"
         partial = Path(str(out) + ".partial")
-        if child.returncode in (-signal.SIGINT, -signal.SIGTERM) and not out.exists() and not partial.exists():
+        if child.returncode in (-signal.SIGINT, -signal.SIGTERM, -signal.SIGKILL) and not out.exists() and not partial.exists():
             # The signal came while Python was still importing (before the command installs its handlers):
             # nothing was written; a SIGINT then prints Python's own traceback (README, "Reliability").
             return True, what + "; interrupted while starting, nothing written"
