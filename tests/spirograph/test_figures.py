@@ -52,7 +52,7 @@ def test_leaderboard_plot_and_page_figure(tmp_path, capsys, saved_figures, figur
                       "h mean shift Δμ", "h width change Δv", "label efficiency: probe-training labels"):
             assert title in texts
         assert {"mean MSE", "mean R²", "M", "level", "n_train"} <= set(texts)
-        assert "Suite quick (version 3) · generator spirograph (version 1). Lines: each entry's curve;" in joined
+        assert "Suite quick (version 4) · generator spirograph (version 1). Lines: each entry's curve;" in joined
         # pixels' label-efficiency R² below −1 is written with its minus sign (U+2212), and tick labels too.
         assert "\u22123.76" in texts and "\u22121.0" in texts
         assert "M = 1 point is the diamond" in joined
@@ -144,6 +144,6 @@ def test_leaderboard_figure_draws_the_worst_case_curve(figure_texts, legend_over
     }
     figure = leaderboard_figure([ScoreResult(data, validate=False)])
     texts = figure_texts(figure)
-    assert {"worst case: neighbourhood size ε", "(250 test contents)", "ε (fraction of each nuisance factor's range)",
+    assert {"worst case: neighbourhood size ε", "(150 test contents)", "ε (fraction of each nuisance factor's range)",
             "normalized MSE (÷ prior variance)"} <= set(texts)
     assert len([ax for ax in figure.axes if ax.axison]) == 7 and legend_overlaps(figure) == []

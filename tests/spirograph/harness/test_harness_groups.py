@@ -52,7 +52,7 @@ def test_the_same_file_twice_is_refused(pixels, tmp_path, capsys):
     assert f"is the same file as {a!r}" in err
     # A copy under another file name is the same entry: two entries of one group with one name.
     c = _write(tmp_path / "c.json", pixels)
-    assert "two entries named 'pixels' in suite quick (version 3)" in _one_line_error(capsys, a, c)
+    assert "two entries named 'pixels' in suite quick (version 4)" in _one_line_error(capsys, a, c)
     assert "--name NAME" in _one_line_error(capsys, a, c)
 
 
@@ -78,16 +78,16 @@ def test_a_suite_block_must_be_the_registered_one(pixels, tmp_path, capsys):
     data["suite"]["n_test"] = 1
     path = _write(tmp_path / "tiny.json", data)
     err = _one_line_error(capsys, path, "--references")
-    assert path in err and "expected the registered settings of suite 'quick' version 3; differs in n_test=1 (registered: 2000)" in err
+    assert path in err and "expected the registered settings of suite 'quick' version 4; differs in n_test=1 (registered: 2000)" in err
     data["suite"]["n_test"] = 2000
     data["suite"]["version"] = 7
     err = _one_line_error(capsys, _write(tmp_path / "v7.json", data))
     assert "suite 'quick' has no registered version 7" in err
     # The wording of a description is not a setting: an edited one is still quick.
-    data["suite"]["version"] = 3
+    data["suite"]["version"] = 4
     data["suite"]["description"] = "my words"
     assert main(["leaderboard", _write(tmp_path / "words.json", data)]) == 0
-    assert "## Suite quick (version 3)" in capsys.readouterr().out
+    assert "## Suite quick (version 4)" in capsys.readouterr().out
 
 
 def test_a_custom_suite_is_shown_apart(pixels):
@@ -99,10 +99,10 @@ def test_a_custom_suite_is_shown_apart(pixels):
     groups = group_results([ScoreResult(pixels), ScoreResult(custom), ScoreResult(other)])
     described = [(g.registered, g.suite, [r.name for r in g.members]) for g in groups]
     # Registered first; the two custom groups are ordered by a digest of their settings.
-    assert described[0] == (True, ("quick", 3), ["pixels"])
-    assert sorted(described[1:]) == [(False, ("mine", 3), ["other settings"]), (False, ("mine", 3), ["pixels"])]
+    assert described[0] == (True, ("quick", 4), ["pixels"])
+    assert sorted(described[1:]) == [(False, ("mine", 4), ["other settings"]), (False, ("mine", 4), ["pixels"])]
     table = render_markdown([ScoreResult(custom)])
-    assert "## Custom suite mine (version 3) · generator spirograph (version 1)" in table
+    assert "## Custom suite mine (version 4) · generator spirograph (version 1)" in table
     assert "Not a registered suite (a suite defined by its user)" in table
 
 
@@ -123,8 +123,8 @@ def test_entries_of_different_generators_are_never_ranked_together(pixels):
         (("spirograph", 1), ["pixels", "explicit"]), (("spirograph", 2), ["newer"]), (("sprites", 1), ["sprite entry"])]
     table = render_markdown([plain, sprites, explicit])
     headings = [line for line in table.splitlines() if line.startswith("## ")]
-    assert headings == ["## Suite quick (version 3) · generator spirograph (version 1)",
-                        "## Custom suite mine (version 3) · generator sprites (version 1)"]
+    assert headings == ["## Suite quick (version 4) · generator spirograph (version 1)",
+                        "## Custom suite mine (version 4) · generator sprites (version 1)"]
     # Each table ranks its own entries from 1.
     assert "| 1 | explicit |" in table and "| 2 (≈ 1) | pixels |" in table and "| 1 | sprite entry |" in table
 

@@ -25,8 +25,9 @@ def test_shipped_entries_are_real_runs(shipped):
     assert sorted(r.name for r in shipped) == ["oracle", "pixels", "random-convnet"]
     for result in shipped:
         data = result.to_dict()
-        assert data["command"] == f"spirograph score --reference {result.name} --suite quick --out spirograph/harness/entries/{result.name}.json"
-        assert (data["suite"]["name"], data["suite"]["version"], data["schema_version"]) == ("quick", 3, 3)
+        expected = f"spirograph score --reference {result.name} --suite quick --out spirograph/harness/entries/{result.name}.json"
+        assert data["command"] in (expected, expected + " --overwrite")  # re-scored over the file of the version before
+        assert (data["suite"]["name"], data["suite"]["version"], data["schema_version"]) == ("quick", 4, 3)
         assert data["tasks"] == list(TASK_NAMES)
         assert data["timings"]["total_s"] > 0
 
@@ -37,7 +38,7 @@ def test_shipped_ranking(shipped):
     order = [r.name for r, _ in rank(shipped)]
     assert order[0] == "oracle"
     table = render_markdown(shipped)
-    assert "## Suite quick (version 3)" in table
+    assert "## Suite quick (version 4)" in table
     assert "Ranked by the mean content R² of the linear task" in table
     rows = [line for line in table.splitlines() if line.startswith("| ") and "entry" not in line]
     assert [row.split("|")[2].strip() for row in rows] == order
@@ -66,7 +67,7 @@ def test_overlapping_intervals_are_marked(shipped):
     table = render_markdown(entries)
     assert "| 2 (≈ 1) | b |" in table
     assert "not distinguishable" in table
-    assert "## Custom suite other (version 3)" in table and "| 1 | d |" in table  # not registered: shown apart
+    assert "## Custom suite other (version 4)" in table and "| 1 | d |" in table  # not registered: shown apart
 
 
 def test_plot(shipped, tmp_path):
@@ -193,14 +194,14 @@ def test_markdown_escapes_names_and_disclosures(shipped, text):
         assert "\n" not in cell and "\x1b" not in cell and "\u202e" not in cell
         assert not re.search(r"(?<!\\)[|<>\[\]`*_~#!]", cell)
     assert [line for line in table.splitlines() if line.startswith("#")] == ["# Spirograph leaderboard",
-                                                                             "## Suite quick (version 3) · generator spirograph (version 1)"]
+                                                                             "## Suite quick (version 4) · generator spirograph (version 1)"]
     assert not re.search(r"(?<!\\)<", table) and "javascript:" not in table and "www.example" not in table
 
 
 def test_markdown_escapes_suite_names(shipped):
     entry = _with(shipped[0], suite__name="q\n# H <b>x</b>")
     table = render_markdown([entry])
-    assert "## Custom suite q \\# H \\<b\\>x\\</b\\> (version 3) · generator spirograph (version 1)" in table
+    assert "## Custom suite q \\# H \\<b\\>x\\</b\\> (version 4) · generator spirograph (version 1)" in table
 
 
 # -- the figure ---------------------------------------------------------------------------------
@@ -235,7 +236,7 @@ def test_figure_colours_are_per_entry_and_stable(shipped):
 def test_figure_caption_names_suite_items_and_markers(shipped):
     figure = leaderboard_figure(shipped)
     caption = figure.subfigs[0]._suptitle.get_text().replace("\n", " ")
-    assert caption.startswith("Suite quick (version 3) · generator spirograph (version 1).")
+    assert caption.startswith("Suite quick (version 4) · generator spirograph (version 1).")
     assert "shaded bands: 95% bootstrap intervals" in caption
     assert "5,000 / 2,000 contents" in caption and "its M = 1 point is the diamond" in caption
     assert "hollow circles: at most as many labels as features" in caption and "R² falling with more labels: pixels" in caption
@@ -252,7 +253,7 @@ def test_figure_one_block_per_suite(shipped):
     other = ScoreResult({**shipped[0].to_dict(), "suite": {**shipped[0].to_dict()["suite"], "name": "other"}})
     figure = leaderboard_figure([*shipped, other])
     # Registered suites first, then custom ones (a suite not registered is shown apart).
-    assert [sub._suptitle.get_text().split(" · ")[0] for sub in figure.subfigs] == ["Suite quick (version 3)", "Custom suite other (version 3)"]
+    assert [sub._suptitle.get_text().split(" · ")[0] for sub in figure.subfigs] == ["Suite quick (version 4)", "Custom suite other (version 4)"]
 
 
 def test_nothing_is_ranked_or_shown_in_a_column_from_diagnostics(shipped):
