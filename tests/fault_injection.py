@@ -84,6 +84,11 @@ class Campaign:
             # The signal came while Python was still importing (before the command installs its handlers):
             # nothing was written; a SIGINT then prints Python's own traceback (README, "Reliability").
             return True, what + "; interrupted while starting, nothing written"
+        if child.returncode == -signal.SIGINT and out.exists() and not err.strip():
+            # Ctrl-C after the file was published, while Python was exiting: the file must be whole.
+            whole = cli("verify", out).returncode == 0 and checksums(out) == self.expected
+            out.unlink()
+            return whole, what + ("; arrived while exiting, the published file is whole" if whole else "; the published file is damaged")
         if sig != signal.SIGKILL and child.returncode not in (0, 130) or (child.returncode == 130 and not one_line(err)):
             return False, f"{what}; stderr {err.strip()[:200]!r}"
         if sig != signal.SIGKILL and child.returncode == 0 and delay < 2.0:
