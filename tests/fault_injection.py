@@ -84,8 +84,8 @@ class Campaign:
             # The signal came while Python was still importing (before the command installs its handlers):
             # nothing was written; a SIGINT then prints Python's own traceback (README, "Reliability").
             return True, what + "; interrupted while starting, nothing written"
-        if child.returncode == -signal.SIGINT and out.exists() and not err.strip():
-            # Ctrl-C after the file was published, while Python was exiting: the file must be whole.
+        if child.returncode in (-signal.SIGINT, -signal.SIGTERM) and out.exists() and not err.strip():
+            # The signal came after the file was published, while Python was exiting: the file must be whole.
             whole = cli("verify", out).returncode == 0 and checksums(out) == self.expected
             out.unlink()
             return whole, what + ("; arrived while exiting, the published file is whole" if whole else "; the published file is damaged")
