@@ -6,7 +6,8 @@ Not collected by pytest (a campaign of random trials, minutes of CPU); each hole
 its own deterministic test. Every trial draws one fault from a seeded generator and checks one
 promise of the README's "Reliability: what survives what":
 
-- ``kill``: ``spirograph generate`` killed (SIGINT, SIGTERM or SIGKILL) after a random delay, with
+- ``kill``: ``spirograph generate`` killed (SIGINT, SIGTERM or SIGKILL) after a random delay within
+  the length of an uninterrupted run (timed first, so the kills land from startup to publishing), with
   1 or 2 workers, then ``--resume``: the finished file must verify and hold exactly the datasets of
   an uninterrupted run (nothing lost).
 - ``attribute``: one attribute of a finished file (the root or a split group) changed, deleted or
@@ -63,7 +64,9 @@ class Campaign:
     def __init__(self, workdir: Path, rng: random.Random) -> None:
         self.dir, self.rng = workdir, rng
         self.reference = workdir / "reference.h5"
+        started = time.perf_counter()
         done = cli("generate", self.reference, *GENERATE)
+        self.duration = time.perf_counter() - started  # kills are drawn within a run's length, startup included
         assert done.returncode == 0, done.stderr
         self.expected = checksums(self.reference)
 
@@ -71,7 +74,7 @@ class Campaign:
     def kill(self, k: int) -> tuple[bool, str]:
         out = self.dir / f"kill{k}.h5"
         sig = self.rng.choice([signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
-        delay = self.rng.uniform(0.3, 6.0)
+        delay = self.rng.uniform(0.05, 0.95) * self.duration
         workers = self.rng.choice([1, 2])
         argv = [sys.executable, "-m", "spirograph.cli", "generate", str(out), *GENERATE, "--workers", str(workers)]
         child = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -91,8 +94,7 @@ class Campaign:
             return whole, what + ("; arrived while exiting, the published file is whole" if whole else "; the published file is damaged")
         if sig != signal.SIGKILL and child.returncode not in (0, 130) or (child.returncode == 130 and not one_line(err)):
             return False, f"{what}; stderr {err.strip()[:200]!r}"
-        if sig != signal.SIGKILL and child.returncode == 0 and delay < 2.0:
-            return False, f"{what}: the interrupt was not honoured"
+
         if not out.exists():
             resumed = cli("generate", out, *GENERATE, "--workers", str(workers), "--resume")
             if resumed.returncode != 0:
