@@ -79,8 +79,20 @@ class RunDir:
         self._check_place(resume=resume)  # refuse what needs no lock before creating anything
         self.path.resolve().parent.mkdir(parents=True, exist_ok=True)
         with exclusive_lock(self.path.resolve(), what="run directory"):
+            new = not self.path.exists()
             self.prepare(record, resume=resume, overwrite=overwrite)
-            yield self
+            try:
+                yield self
+            except ValueError:
+                # A setting refused once the run is built (a method's own check, e.g. InvP's bank size
+                # against the training set): a directory this call created is taken back, so a refused
+                # run leaves nothing behind.
+                if new:
+                    for name in RUN_FILES:
+                        self.file(name).unlink(missing_ok=True)
+                    with contextlib.suppress(OSError):
+                        self.path.rmdir()
+                raise
 
     def prepare(self, record: Mapping[str, Any], *, resume: bool, overwrite: bool) -> None:
         """Create the folder and its config, or check it against an existing one.

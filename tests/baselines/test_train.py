@@ -48,6 +48,8 @@ def error_line(capsys):
         (["--method", "simclr", "--set", "resolution=100000"], "resolution=100000: expected an integer in [2, 4096]"),
         (["--method", "simclr", "--set", f"n_contents={10**30}"], f"n_contents={10**30}: expected an integer in [2, 2**63 - 1]"),
         (["--method", "simclr", "--seed", str(2**64)], f"--seed={2**64}: expected an integer in [0, 2**63 - 1]"),
+        # Refused by the method when the run is built, after its config was written: the directory is taken back.
+        (["--method", "invprop", "--set", "background_size=100"], "background_size=100: expected at most the number of training items (48)"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(tmp_path, capsys, extra, message):
