@@ -21,6 +21,7 @@ import torch
 from ..._validate import bad_value
 from ..blocks import cat_blocks
 from ..spec import MAX_RESOLUTION, check_factor_mapping, differentiated
+from . import fused  # builds on this module's formulas, which it looks up at call time
 from .factors import FACTOR_NAMES, LOBE_COUNT, SMOOTHING, TAU, check_options
 
 GRADIENT_FLOOR = 1e-3
@@ -83,15 +84,22 @@ def logit(f: Mapping[str, torch.Tensor], grid: torch.Tensor, tau: float, lobe_co
         f: factor mapping (tensors of shape (b,)); grid: ``pixel_centres`` (R,); tau: edge width
             in pixels; lobe_count: k.
     """
-    eps2 = SMOOTHING * SMOOTHING
     u, w = frame(f, grid)
+    return logit_at(u, w, f, grid.shape[0], tau, lobe_count)
+
+
+def logit_at(u: torch.Tensor, w: torch.Tensor, f: Mapping[str, torch.Tensor], resolution: int, tau: float, lobe_count: int) -> torch.Tensor:
+    """``logit`` at given unit-frame coordinates u, w (b, R, R) (``frame``): the per-pixel part of the formulas."""
+    eps2 = SMOOTHING * SMOOTHING
     p = _per_image(f["roundness"])
     uu = u * u + eps2
     ww = w * w + eps2
-    pu = uu ** (0.5 * p)
-    pw = ww ** (0.5 * p)
+    # Powers through log and exp, as the no-grad path computes them: a tensor exponent in ``pow``
+    # is not vectorised (eager) and costs twice log-and-exp in a compiled kernel.
+    pu = torch.exp((0.5 * p) * torch.log(uu))
+    pw = torch.exp((0.5 * p) * torch.log(ww))
     total = pu + pw
-    rho = total ** (1.0 / p)
+    rho = torch.exp(torch.log(total) / p)
     inv_r = torch.rsqrt(uu + w * w)
     c = u * inv_r
     # Chebyshev U_{k-1}(c) and U_{k-2}(c) by the stable recurrence; T_k = c·U_{k-1} − U_{k-2}, T_k' = k·U_{k-1}.
@@ -109,7 +117,7 @@ def logit(f: Mapping[str, torch.Tensor], grid: torch.Tensor, tau: float, lobe_co
     gw = h * w * pw / ww + t * u * w
     norm = torch.sqrt(gu * gu + (gw / _per_image(f["aspect"])) ** 2 + (GRADIENT_FLOOR * m) ** 2)
     # d (px) = (G − 1)·s·R/2 / ‖D·∇G‖ with G − 1 = (ρ − m)/m; the m's cancel against the gradient's.
-    to_logit = _per_image(f["scale"]) * (grid.shape[0] / (2.0 * tau))
+    to_logit = _per_image(f["scale"]) * (resolution / (2.0 * tau))
     bound = logit_clamp(u.dtype)
     return ((m - rho) * to_logit / norm).clamp(-bound, bound)
 
@@ -260,6 +268,9 @@ def render_into(
     """
     if out.shape[0] == 0:
         return
+    if fused.enabled():
+        out.copy_(fused.render(factors, out.shape[-1], tau, lobe_count))
+        return
     block = block_size(out.device, out.shape[-1], out.dtype) if block is None else block
     with torch.no_grad():
         _render_into(out, factors, tau, lobe_count, block)
@@ -280,6 +291,8 @@ def render_unchecked(
     ``block`` images is its own graph, joined by one concatenation.
     """
     first = factors["x"]
+    if fused.enabled():
+        return fused.render(factors, resolution, tau, lobe_count)
     if not differentiated(factors):
         out = torch.empty(first.shape[0], 3, resolution, resolution, dtype=first.dtype, device=first.device)
         render_into(out, factors, tau=tau, lobe_count=lobe_count, block=block)
