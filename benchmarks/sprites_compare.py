@@ -5,11 +5,13 @@ Run: python benchmarks/sprites_compare.py [--threads 2] [--batch 4096] [--rounds
 Steps, at batch 4096, resolution 32, float32 (CPU):
 - ``forward``: images without autograd. ``blocked`` is ``render_unchecked`` (cache-sized blocks,
   in place); ``plain`` is ``reference.render_plain``, the same formulas evaluated once on the whole
-  batch, out of place.
+  batch, out of place; ``fused`` is ``render_unchecked`` with ``SPIROGRAPH_COMPILE=1`` (the
+  kernels of ``sprites.fused``, built by torch.compile before timing; the build time is printed).
 - ``double``: the InvCLR penalty's pattern (PROTOCOL.md §3): fixed projection of the image, L2
   normalisation, first-order gradient with respect to the nine nuisance factors with
   ``create_graph=True``, backward of the squared directional derivative. ``blocked`` renders in
-  autograd blocks joined by one concatenation; ``plain`` is one graph over the whole batch.
+  autograd blocks joined by one concatenation; ``plain`` is one graph over the whole batch;
+  ``fused`` the autograd functions of ``sprites.fused``.
 - ``idsprites``: InfiniteDSprites' own generation (``pip install idsprites``; ``cv2.fillPoly``, one
   image at a time, not differentiable) at the same image size: ``draw`` of pre-generated shapes
   with random factors, with and without its default orientation marker. Images per second are
@@ -22,6 +24,7 @@ so only ratios from the same run are meaningful.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import statistics
@@ -30,7 +33,7 @@ from pathlib import Path
 
 import torch
 
-from spirograph.generators.sprites import DEFAULT_NUISANCE, DEFAULT_RANGES, render_unchecked
+from spirograph.generators.sprites import DEFAULT_NUISANCE, DEFAULT_RANGES, fused, render_unchecked
 from spirograph.generators.sprites.reference import render_plain
 
 
@@ -59,6 +62,28 @@ def penalty_step(render_fn, f: dict[str, torch.Tensor], projection: torch.Tensor
     penalty = (grad * (target - nuisance)).sum(dim=1).pow(2).mean()
     penalty.backward()
     return penalty
+
+
+@contextlib.contextmanager
+def compiled(value: str):
+    """``SPIROGRAPH_COMPILE`` set to ``value`` inside the block, restored after."""
+    before = os.environ.get(fused.ENV)
+    os.environ[fused.ENV] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[fused.ENV]
+        else:
+            os.environ[fused.ENV] = before
+
+
+def with_setting(value: str, step):
+    def run():
+        with compiled(value):
+            return step()
+
+    return run
 
 
 def idsprites_steps(n: int, size: int):
@@ -95,13 +120,20 @@ def main() -> None:
     f = factors(args.batch)
     projection = torch.randn(3 * args.resolution**2, 64, generator=torch.Generator().manual_seed(0)) / 55
     target = torch.stack([factors(args.batch, 1)[n] for n in DEFAULT_NUISANCE], dim=1)
+    blocked = with_setting("0", lambda: render_unchecked(f, resolution=args.resolution))
     forward = {
-        "forward blocked": lambda: render_unchecked(f, resolution=args.resolution),
+        "forward blocked": blocked,
         "forward plain": lambda: render_plain(f, resolution=args.resolution),
+        "forward fused": with_setting("1", lambda: render_unchecked(f, resolution=args.resolution)),
     }
     double = {
-        "double blocked": lambda: penalty_step(lambda x: render_unchecked(x, resolution=args.resolution), f, projection, target),
+        "double blocked": with_setting(
+            "0", lambda: penalty_step(lambda x: render_unchecked(x, resolution=args.resolution), f, projection, target)
+        ),
         "double plain": lambda: penalty_step(lambda x: render_plain(x, resolution=args.resolution), f, projection, target),
+        "double fused": with_setting(
+            "1", lambda: penalty_step(lambda x: render_unchecked(x, resolution=args.resolution), f, projection, target)
+        ),
     }
     extra = idsprites_steps(args.idsprites, args.resolution) if args.idsprites else {}
     counts = {**{k: args.batch for k in {**forward, **double}}, **({k: args.idsprites for k in extra} if isinstance(extra, dict) else {})}
@@ -110,6 +142,11 @@ def main() -> None:
     print(
         f"# {cpu_name()}, torch {torch.__version__}, {args.threads} threads, {args.timer} time, load before {os.getloadavg()}", flush=True
     )
+    for name in ("forward fused", "double fused"):  # build the fused kernels (or load them from torch's disk cache)
+        start = time.perf_counter()
+        with torch.no_grad() if name.startswith("forward") else torch.enable_grad():
+            {**forward, **double}[name]()
+        print(f"# {name}: first call (build or cache load) {time.perf_counter() - start:.1f} s", flush=True)
     for r in range(max(args.rounds, args.double_rounds)):
         entries = {**(forward if r < args.rounds else {}), **(double if r < args.double_rounds else {})}
         if r < args.rounds and isinstance(extra, dict):
@@ -132,8 +169,10 @@ def main() -> None:
     for step in ("forward", "double"):
         if not times[f"{step} plain"]:
             continue
-        ratio = statistics.median(times[f"{step} plain"]) / statistics.median(times[f"{step} blocked"])
-        print(f"# {step}: plain / blocked = {ratio:.2f}x")
+        median = {kind: statistics.median(times[f"{step} {kind}"]) for kind in ("plain", "blocked", "fused")}
+        print(
+            f"# {step}: plain / blocked = {median['plain'] / median['blocked']:.2f}x, blocked / fused = {median['blocked'] / median['fused']:.2f}x"
+        )
 
 
 if __name__ == "__main__":

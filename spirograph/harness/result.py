@@ -279,7 +279,7 @@ def _check_context(c: _Checker, data: dict, tasks: list[str]) -> None:
         else:
             c.count(f"result.seeds.{key}", value, 0)
     env = data["environment"]
-    if c.keys("result.environment", env, {"torch_version": str, "python_version": str, "platform": str}, {"threads": int}):
+    if c.keys("result.environment", env, {"torch_version": str, "python_version": str, "platform": str}, {"threads": int, "compiled": bool}):
         if "threads" in env:
             c.count("result.environment.threads", env["threads"], 1)
     render = data["render"]

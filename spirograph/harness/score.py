@@ -15,6 +15,7 @@ from torch import nn
 from .._validate import bad_value
 from .._version import __version__
 from ..factors import FactorSpace
+from ..generators import compile_switch
 from .cost import format_estimate, suite_passes
 from .encoders import CHECK_ITEMS, CHECK_STREAM, FactorEncoder, check_encoder, parameter_count
 from .features import FeatureSource
@@ -178,6 +179,7 @@ def _run(encoder, suite: Suite, device, name, disclosures, chosen, command, prog
             "python_version": platform.python_version(),
             "platform": platform.platform(terse=True),
             "threads": torch.get_num_threads(),
+            **({"compiled": True} if compile_switch.enabled() else {}),  # SPIROGRAPH_COMPILE=1: fused kernels, equal to rounding
         },
         **space.spec.identity,
         "render": dict(suite.render_options()),

@@ -6,6 +6,7 @@ with exact, smooth derivatives of every order; ``reference`` holds the renderer 
 from the definition that the tests compare it with.
 """
 
+from . import fused
 from .factors import (
     DEFAULT_CONTENT,
     DEFAULT_NUISANCE,
@@ -32,6 +33,7 @@ __all__ = [
     "check_factors",
     "check_options",
     "extent",
+    "fused",
     "render",
     "render_into",
     "render_unchecked",

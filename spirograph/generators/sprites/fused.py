@@ -25,19 +25,16 @@ bits do not depend on its batch (tested).
 from __future__ import annotations
 
 import functools
-import os
 from typing import Callable, Mapping
 
 import torch
 from torch.autograd.function import once_differentiable
 
 from ..._validate import bad_value, one_line
+from ..compile_switch import ENV
 from ..spec import differentiated
 from . import render as _render  # partially initialised here: its names are looked up at call time
 from .factors import FACTOR_NAMES
-
-ENV = "SPIROGRAPH_COMPILE"
-"""Environment variable that turns the fused kernels on ("1") or off ("0", the default)."""
 
 CHUNK = 64
 """Images per call of a derivative kernel. The compiled vjp keeps some 16 (b, R, R) intermediates
@@ -45,14 +42,6 @@ between its forward and backward loops; 64 images (256 KB each at R = 32) stay i
 whole batch of 4,096 made the vjp 1.8x and the second derivative 2.2x slower (benchmarks/README.md)."""
 
 _INDEX = {name: i for i, name in enumerate(FACTOR_NAMES)}
-
-
-def enabled() -> bool:
-    """Whether ``SPIROGRAPH_COMPILE`` asks for the fused kernels ("1") or not ("0" or unset)."""
-    value = os.environ.get(ENV, "0").strip()
-    if value not in ("0", "1"):
-        raise bad_value(ENV, value, "0 (eager renderer, the default) or 1 (fused kernels built by torch.compile)")
-    return value == "1"
 
 
 def image(theta: torch.Tensor, grid: torch.Tensor, tau: float, lobe_count: int) -> torch.Tensor:
@@ -83,6 +72,13 @@ def jvp(theta: torch.Tensor, tangent: torch.Tensor, grid: torch.Tensor, tau: flo
     return torch.func.jvp(lambda x: image(x, grid, tau, lobe_count), (theta,), (tangent,))[1]
 
 
+def jvp_by_vjp(theta: torch.Tensor, tangent: torch.Tensor, grid: torch.Tensor, tau: float, lobe_count: int) -> torch.Tensor:
+    """``jvp`` without forward mode, as the transpose of the (linear) map grad -> ``vjp``: inside a forward-mode dual
+    level (``torch.autograd.forward_ad``) a nested ``torch.func.jvp`` is refused."""
+    zero = theta.new_zeros(theta.shape[0], 3, grid.shape[0], grid.shape[0])
+    return torch.func.vjp(lambda g: vjp(theta, g, grid, tau, lobe_count), zero)[1](tangent)[0]
+
+
 def jvp_hvp(
     theta: torch.Tensor, grad: torch.Tensor, tangent: torch.Tensor, grid: torch.Tensor, tau: float, lobe_count: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -100,6 +96,7 @@ _KERNELS: dict[str, tuple[Callable, dict]] = {
     "image": (image, {}),
     "vjp": (vjp, {}),
     "jvp": (jvp, {}),
+    "jvp_by_vjp": (jvp_by_vjp, {}),
     # Inductor's default cap of 64 nodes per fused loop split this kernel into many loops with
     # full-size intermediates between them: 2.6x slower (benchmarks/README.md).
     "jvp_hvp": (jvp_hvp, {"max_fusion_size": 1024}),
@@ -200,8 +197,9 @@ class Image(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx, theta_tangent: torch.Tensor, _options) -> torch.Tensor:
-        kernel = _eager if _transformed(ctx.theta, theta_tangent) else run
-        return kernel("jvp", ctx.theta, theta_tangent, options=ctx.options)
+        if _transformed(ctx.theta, theta_tangent):  # torch.func.jvp
+            return _eager("jvp", ctx.theta, theta_tangent, options=ctx.options)
+        return run("jvp_by_vjp", ctx.theta, theta_tangent, options=ctx.options)  # forward_ad's dual tensors
 
 
 class ImageVJP(torch.autograd.Function):

@@ -20,6 +20,7 @@ import torch
 
 from ..._validate import bad_value
 from ..blocks import cat_blocks
+from ..compile_switch import enabled as compile_enabled
 from ..spec import MAX_RESOLUTION, check_factor_mapping, differentiated
 from . import fused  # builds on this module's formulas, which it looks up at call time
 from .factors import FACTOR_NAMES, LOBE_COUNT, SMOOTHING, TAU, check_options
@@ -268,7 +269,7 @@ def render_into(
     """
     if out.shape[0] == 0:
         return
-    if fused.enabled():
+    if compile_enabled():
         out.copy_(fused.render(factors, out.shape[-1], tau, lobe_count))
         return
     block = block_size(out.device, out.shape[-1], out.dtype) if block is None else block
@@ -291,7 +292,7 @@ def render_unchecked(
     ``block`` images is its own graph, joined by one concatenation.
     """
     first = factors["x"]
-    if fused.enabled():
+    if compile_enabled():
         return fused.render(factors, resolution, tau, lobe_count)
     if not differentiated(factors):
         out = torch.empty(first.shape[0], 3, resolution, resolution, dtype=first.dtype, device=first.device)

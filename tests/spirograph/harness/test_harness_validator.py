@@ -76,6 +76,7 @@ BAD = [
     (_set(("probes", "nope"), {}), r"result.probes: expected one object per task that was run"),
     (_set(("timings", "tasks", "nope"), 1.0), r"result.timings.tasks: expected one entry per task that was run"),
     (_set(("environment", "hostname"), "h"), r"result.environment: expected only the fields"),
+    (_set(("environment", "compiled"), "yes"), r"result.environment.compiled: expected"),
     (_set(("space", "extra"), []), r"result.space: expected only the fields"),
     (_set(("render", "normalize"), "none"), r"result.render.normalize: expected 'row' or 'image'"),
     (_set(("disclosures", "x\ny"), 1), r"result.disclosures: expected keys that are non-blank one-line strings"),
@@ -98,6 +99,14 @@ def test_real_results_pass(valid):
     skipped = _edited(valid, lambda d: d["metrics"].update(sensitivity={"skipped": "not differentiable"}))
     skipped["probes"]["sensitivity"] = {"skipped": "not differentiable"}
     validate_result(skipped)
+    validate_result(_edited(valid, lambda d: d["environment"].update(compiled=True)))  # SPIROGRAPH_COMPILE=1
+
+
+def test_the_switch_is_recorded_only_when_on(valid, monkeypatch):
+    assert "compiled" not in valid["environment"]
+    monkeypatch.setenv("SPIROGRAPH_COMPILE", "1")  # Spirograph has no compiled kernels; the setting is still recorded
+    result = score(SmallNet(), suite=tiny_suite(), tasks=["linear"], progress=False, command="test").to_dict()
+    assert result["environment"]["compiled"] is True
 
 
 def _load_error(path) -> str:
