@@ -56,6 +56,7 @@ from spirograph import Spirograph
 from spirograph._io import check_output_path, write_atomic
 from spirograph._validate import bad_value, check_positive_float, command_line, error_line, unknown_name
 from spirograph.cli import flags
+from spirograph.generators import compile_switch, sprites
 from spirograph.harness.result import ScoreResult
 from spirograph.harness.suites import Suite, get_suite
 from spirograph_baselines.checkpoint import CHECKPOINT_FILE, CONFIG_FILE, ENCODER_FILE, METRICS_FILE, RunDir
@@ -69,7 +70,7 @@ from spirograph_baselines.presets import get_preset
 REPO = Path(__file__).resolve().parents[1]
 REPORT_JSON, REPORT_MD = "gpu_report.json", "gpu_report.md"
 FORMAT = "spirograph-gpu-check/1"
-STAGES = ("environment", "gpu_tests", "render", "throughput", "epoch10_simclr", "epoch10_invclr", "epoch10_averaging")
+STAGES = ("environment", "gpu_tests", "render", "sprites_render", "throughput", "epoch10_simclr", "epoch10_invclr", "epoch10_averaging")
 METHODS = ("simclr", "invclr")
 PRESET = "paper"
 PAPER_EPOCH10_MSE = {"simclr": 0.00340, "invclr": 0.00253}
@@ -84,6 +85,8 @@ class Sizes:
 
     Attributes:
         render_batch: images per renderer call; render_warmup/render_reps: untimed and timed calls.
+        sprites_batch: images per sprites renderer call (the eager double backward holds about 100
+            image-sized intermediates, so a quarter of ``render_batch`` on a GPU).
         train_warmup/train_steps: untimed and timed training steps per method (throughput).
         eval_batches: encoder batches timed for the scoring rate.
         compare_epochs: epochs of the preset's schedule trained for the comparison.
@@ -95,6 +98,7 @@ class Sizes:
     """
 
     render_batch: int
+    sprites_batch: int
     render_warmup: int
     render_reps: int
     train_warmup: int
@@ -112,6 +116,7 @@ _CAPS = {
     "environment": 30.0,
     "gpu_tests": 150.0,
     "render": 60.0,
+    "sprites_render": 150.0,  # building the fused kernels (Triton) takes most of it
     "throughput": 120.0,
     "epoch10_simclr": None,
     "epoch10_invclr": None,
@@ -120,6 +125,7 @@ _CAPS = {
 
 FULL = Sizes(
     render_batch=65_536,
+    sprites_batch=16_384,
     render_warmup=2,
     render_reps=10,
     train_warmup=3,
@@ -132,6 +138,7 @@ FULL = Sizes(
         "environment": 1.0,
         "gpu_tests": 30.0,
         "render": 10.0,
+        "sprites_render": 20.0,
         "throughput": 30.0,
         "epoch10_simclr": 60.0,
         "epoch10_invclr": 60.0,
@@ -160,6 +167,7 @@ DRY_SUITE = Suite(
 
 DRY = Sizes(
     render_batch=256,
+    sprites_batch=96,
     render_warmup=1,
     render_reps=2,
     train_warmup=1,
@@ -273,10 +281,13 @@ def render_markdown(data: Mapping[str, Any]) -> str:
             note = f"carried over from the report started {s['carried_from']}" + (f"; {note}" if note else "")
         lines.append(f"| {s['name']} | {s['status']} | {_fmt(s.get('seconds'), '.1f')} | {note} |")
     lines.append("")
-    lines += _md_tests(stages["gpu_tests"].get("data") or {})
-    lines += _md_render(stages["render"].get("data") or {})
-    lines += _md_throughput(stages["throughput"].get("data") or {})
-    lines += _md_comparison({m: stages[f"epoch10_{m}"].get("data") or {} for m in METHODS}, stages["epoch10_averaging"].get("data") or {})
+    # A report written before a stage existed (or carried over from one) has no entry for it.
+    data_of = {name: (stages.get(name) or {}).get("data") or {} for name in STAGES}
+    lines += _md_tests(data_of["gpu_tests"])
+    lines += _md_render(data_of["render"])
+    lines += _md_render(data_of["sprites_render"])
+    lines += _md_throughput(data_of["throughput"])
+    lines += _md_comparison({m: data_of[f"epoch10_{m}"] for m in METHODS}, data_of["epoch10_averaging"])
     return "\n".join(lines) + "\n"
 
 
@@ -298,7 +309,7 @@ def _md_render(d: Mapping[str, Any]) -> list[str]:
     if not d.get("measurements"):
         return []
     out = [
-        f"## Renderer, batch {d['batch']:,} ({d['dtype']}, resolution {d['resolution']})",
+        f"## Renderer{' (sprites)' if d.get('generator') == 'sprites' else ''}, batch {d['batch']:,} ({d['dtype']}, resolution {d['resolution']})",
         "",
         "| step | median | best | images/s (median) | timed calls | peak memory (GiB) |",
         "|---|---|---|---|---|---|",
@@ -593,6 +604,12 @@ def stage_render(ctx: Context, limit_s: float) -> dict[str, Any]:
         "measurements": {},
     }
     steps = {"forward": forward, "forward_backward": forward_backward, "penalty_double_backward": penalty_double_backward}
+    return _time_steps(steps, data, ctx, limit_s)
+
+
+def _time_steps(steps: Mapping[str, Callable[[], None]], data: dict[str, Any], ctx: Context, limit_s: float) -> dict[str, Any]:
+    """Time each step (``data["batch"]`` images per call) into ``data["measurements"]``, sharing ``limit_s`` among them."""
+    device, sizes, n = ctx.device, ctx.sizes, data["batch"]
     started, errors = time.monotonic(), []
     for i, (name, fn) in enumerate(steps.items()):
         share = (limit_s - (time.monotonic() - started)) / (len(steps) - i)
@@ -615,6 +632,64 @@ def stage_render(ctx: Context, limit_s: float) -> dict[str, Any]:
     if errors:
         raise StageEnd("failed", "failed: " + ", ".join(errors), data)
     return data
+
+
+def stage_sprites_render(ctx: Context, limit_s: float) -> dict[str, Any]:
+    """Sprites renderer throughput, eager and fused (SPIROGRAPH_COMPILE=1): forward and the penalty's double backward.
+
+    The fused kernels are built in the first (untimed) call of each fused step.
+    """
+    device, n = ctx.device, ctx.sizes.sprites_batch
+    draw = torch.Generator(device=device).manual_seed(ctx.seed)
+    factors = {name: lo + (hi - lo) * torch.rand(n, generator=draw, device=device) for name, (lo, hi) in sprites.DEFAULT_RANGES.items()}
+    resolution = 32
+    pixels = 3 * resolution**2
+    projection = (torch.randn(pixels, 64, generator=draw, device=device) / math.sqrt(pixels)).requires_grad_(True)
+    n_prior = paper_configs("invclr", {})[2].n_prior
+    lows, highs = (torch.tensor([sprites.DEFAULT_RANGES[k][j] for k in sprites.DEFAULT_NUISANCE], device=device) for j in (0, 1))
+    prior = lows + (highs - lows) * torch.rand(n, n_prior, len(lows), generator=draw, device=device)
+    signs = rademacher((n, 64), generator=draw, dtype=torch.float32, device=device)
+
+    def with_setting(value: str, step: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            before = os.environ.get(compile_switch.ENV)
+            os.environ[compile_switch.ENV] = value
+            try:
+                step()
+            finally:
+                if before is None:
+                    del os.environ[compile_switch.ENV]
+                else:
+                    os.environ[compile_switch.ENV] = before
+
+        return run
+
+    def forward() -> None:
+        with torch.no_grad():
+            sprites.render_unchecked(factors, resolution=resolution)
+
+    def penalty_double_backward() -> None:
+        leaf = torch.stack([factors[k] for k in sprites.DEFAULT_NUISANCE], dim=1).requires_grad_(True)
+        images = sprites.render_unchecked({**factors, **dict(zip(sprites.DEFAULT_NUISANCE, leaf.unbind(1)))}, resolution=resolution)
+        penalty, _ = gradient_penalty(images.flatten(1) @ projection, leaf, prior, signs, clamp=math.inf)
+        penalty.backward()
+        projection.grad = None
+
+    data: dict[str, Any] = {
+        "generator": "sprites",
+        "batch": n,
+        "dtype": "float32",
+        "resolution": resolution,
+        "n_prior": n_prior,
+        "measurements": {},
+    }
+    steps = {
+        "forward (eager)": with_setting("0", forward),
+        "forward (fused)": with_setting("1", forward),
+        "penalty_double_backward (eager)": with_setting("0", penalty_double_backward),
+        "penalty_double_backward (fused)": with_setting("1", penalty_double_backward),
+    }
+    return _time_steps(steps, data, ctx, limit_s)
 
 
 def _trainer(method: str, ctx: Context, run_dir: Path) -> Trainer:
@@ -949,6 +1024,7 @@ STAGE_FUNCTIONS: dict[str, Callable[[Context, float], dict[str, Any]]] = {
     "environment": stage_environment,
     "gpu_tests": stage_gpu_tests,
     "render": stage_render,
+    "sprites_render": stage_sprites_render,
     "throughput": stage_throughput,
     **{f"epoch10_{m}": (lambda ctx, limit, m=m: stage_epoch10(ctx, limit, m)) for m in METHODS},
     "epoch10_averaging": stage_averaging,

@@ -56,6 +56,9 @@ def test_dry_run_records_every_stage_ok(dry_run):
     measured = stages["render"]["data"]["measurements"]
     assert set(measured) == {"forward", "forward_backward", "penalty_double_backward"}
     assert all(m["images_per_s"] > 0 and m["calls"] >= 1 for m in measured.values())
+    measured = stages["sprites_render"]["data"]["measurements"]
+    assert set(measured) == {f"{step} ({kind})" for step in ("forward", "penalty_double_backward") for kind in ("eager", "fused")}
+    assert all(m["images_per_s"] > 0 and m["calls"] >= 1 for m in measured.values())
     throughput = stages["throughput"]["data"]
     assert throughput["scoring_images_per_s"] > 0
     for method in gpu_check.METHODS:
@@ -72,7 +75,7 @@ def test_dry_run_records_every_stage_ok(dry_run):
         assert (out / run["linear"]["result"]).is_file() and (out / averaging["result"]).is_file()
 
     markdown = (out / "gpu_report.md").read_text()
-    for heading in ("## Environment", "## Stages", "## gpu-marked tests", "## Renderer", "training throughput", "## Epoch-10 comparison"):
+    for heading in ("## Environment", "## Stages", "## gpu-marked tests", "## Renderer", "## Renderer (sprites)", "training throughput", "## Epoch-10 comparison"):
         assert heading in markdown
     assert "Dry run" in markdown and "0.00340" in markdown and "0.00253" in markdown
 
@@ -92,7 +95,13 @@ def test_rerun_of_some_stages_carries_the_others_over_and_continues_the_run(dry_
     assert done.returncode == 0, done.stderr[-3000:]
     stages = {s["name"]: s for s in json.loads((out / "gpu_report.json").read_text())["stages"]}
     assert all(s["status"] == "ok" for s in stages.values())
-    assert {n for n, s in stages.items() if "carried_from" in s} == {"gpu_tests", "throughput", "epoch10_invclr", "epoch10_averaging"}
+    assert {n for n, s in stages.items() if "carried_from" in s} == {
+        "gpu_tests",
+        "sprites_render",
+        "throughput",
+        "epoch10_invclr",
+        "epoch10_averaging",
+    }
     assert stages["epoch10_simclr"]["data"]["training"]["command"].endswith("--resume")  # the finished run is kept
 
 

@@ -9,14 +9,15 @@ loops per kernel, all of the image I (B, 3, R, R) as a function of the factors �
 - ``image``: I(θ), the no-grad path and ``Image``'s forward;
 - ``vjp``: Σ_pixels g·∂I/∂θ (B, 13), the first backward;
 - ``jvp``: ∂I/∂θ·t (B, 3, R, R), forward mode, and the InvCLR penalty's backward to the encoder;
-- ``jvp_hvp``: ∂I/∂θ·v and Σ_pixels g·∂²I/∂θ²·v together, the second backward to the factors.
+- ``jvp_hvp``: ∂I/∂θ·v and Σ_pixels g·∂²I/∂θ²·v together, the second backward to the factors;
+- ``jvp_by_vjp``: ``jvp`` in reverse mode, for ``torch.autograd.forward_ad``'s dual tensors.
 
 The derivative kernels are ``torch.func`` transforms of that one formula, so nothing is derived by
 hand. ``Image`` and ``ImageVJP`` are the autograd functions that call them: twice differentiable
 (gradcheck and gradgradcheck in float64), forward mode supported.
 
-Why opt-in: each kernel is built on first use in a process (seconds for ``image``, about a minute
-for all four on a 2-core CPU; torch caches them on disk for the next process), building needs a
+Why opt-in: each kernel is built on first use (``image`` 14 s, the penalty's two derivative kernels
+24 s more on two cores; torch caches them on disk, and a later process loads them in about 10 s), building needs a
 C++ compiler on a CPU (Triton on a GPU), and the images differ from the eager renderer's by
 rounding (float32: a few 1e-6, within ``verify``'s 1e-5; tested). Within a process an image's
 bits do not depend on its batch (tested).
