@@ -14,7 +14,8 @@ loops per kernel, all of the image I (B, 3, R, R) as a function of the factors Î
 
 The derivative kernels are ``torch.func`` transforms of that one formula, so nothing is derived by
 hand. ``Image`` and ``ImageVJP`` are the autograd functions that call them: twice differentiable
-(gradcheck and gradgradcheck in float64), forward mode supported.
+(gradcheck and gradgradcheck in float64), forward mode supported (``torch.func.jvp`` and
+``forward_ad``); ``torch.func.vmap`` over a render is not (a compiled kernel cannot be batched by it).
 
 Why opt-in: each kernel is built on first use (``image`` 14 s, the penalty's two derivative kernels
 24 s more on two cores; torch caches them on disk, and a later process loads them in about 10 s), building needs a

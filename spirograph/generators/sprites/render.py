@@ -95,8 +95,8 @@ def logit_at(u: torch.Tensor, w: torch.Tensor, f: Mapping[str, torch.Tensor], re
     p = _per_image(f["roundness"])
     uu = u * u + eps2
     ww = w * w + eps2
-    # Powers through log and exp, as the no-grad path computes them: a tensor exponent in ``pow``
-    # is not vectorised (eager) and costs twice log-and-exp in a compiled kernel.
+    # Powers through log and exp, as the no-grad path computes them (a tensor exponent in ``pow`` is
+    # not vectorised in eager mode); the fused kernels compile this same form.
     pu = torch.exp((0.5 * p) * torch.log(uu))
     pw = torch.exp((0.5 * p) * torch.log(ww))
     total = pu + pw
