@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import pkgutil
+import sys
 
 from .._validate import bad_value, unknown_name
 from .spec import GeneratorSpec
@@ -19,6 +20,7 @@ DEFAULT = "spirograph"
 """The generator every entry point uses unless told otherwise (and the one of 0.1/0.2 files)."""
 
 _REGISTRY: dict[str, GeneratorSpec] = {}
+_BUILT_IN: dict[str, GeneratorSpec] = {}  # the specs of the package's own folders, which every process finds
 _discovered = False
 
 
@@ -38,6 +40,7 @@ def _discover() -> None:
         if spec.name != module:
             raise bad_value(f"{__name__}.{module}.spec.SPEC.name", spec.name, f"the folder's name {module!r}")
         _REGISTRY.setdefault(spec.name, spec)
+        _BUILT_IN[spec.name] = spec
 
 
 def register(spec: GeneratorSpec, *, overwrite: bool = False) -> GeneratorSpec:
@@ -79,3 +82,38 @@ def list() -> tuple[str, ...]:  # noqa: A001 - the registry's public verb, as in
 
 # ``list`` is left out of ``*`` imports, which would otherwise shadow the builtin.
 __all__ = ["DEFAULT", "GeneratorSpec", "get", "register"]
+
+
+def for_worker(spec: GeneratorSpec, *, workers: int) -> "tuple[str, str] | None":
+    """Where a fresh worker process finds ``spec``: None for a built-in (its folder is found there too),
+    else ``(module, name)`` of the module-level variable that holds it in the module of its ``render_fn``.
+
+    A spec pickles by its registered name (``GeneratorSpec.__reduce__``), so a generator registered
+    at run time has to be imported and registered again in each worker (``adopt``).
+
+    Raises:
+        ValueError: naming ``workers``, when no such variable exists (a spec built in ``__main__``,
+            inside a function, or with a ``render_fn`` from another module).
+    """
+    _discover()
+    if _BUILT_IN.get(spec.name) is spec:
+        return None
+    module = getattr(spec.render_fn, "__module__", None)
+    namespace = vars(sys.modules[module]) if module not in (None, "__main__") and module in sys.modules else {}
+    variable = next((key for key, value in namespace.items() if value is spec), None)
+    if variable is None:
+        raise bad_value(
+            "workers",
+            workers,
+            f"1 for generator {spec.name!r}: a worker process can only import a generator registered at run time from a "
+            f"module-level variable in the module of its render_fn ({module}), and there is none",
+        )
+    return module, variable
+
+
+def adopt(where: "tuple[str, str] | None") -> None:
+    """In a worker process: import and register the spec ``for_worker`` located (nothing for a built-in)."""
+    if where is not None:
+        spec = getattr(importlib.import_module(where[0]), where[1])
+        if _REGISTRY.get(spec.name) is not spec:
+            register(spec, overwrite=True)

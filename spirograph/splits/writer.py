@@ -34,7 +34,7 @@ from typing import Callable
 import h5py
 import numpy as np
 
-from .. import _signals
+from .. import _signals, generators
 from .._io import check_output_path, exclusive_lock, exists_message, fsync_file, publish
 from .._validate import bad_value, check_choice, check_int, option, os_reason
 from .._version import __version__
@@ -62,7 +62,8 @@ _CHUNK_BYTES = 192 * 1024  # target size of one HDF5 storage chunk when compress
 
 
 def _render_task(task):
-    space_dict, name, n, stream, seed, render_options, dtype, lo, hi = task
+    generator, space_dict, name, n, stream, seed, render_options, dtype, lo, hi = task
+    generators.adopt(generator)  # a generator registered at run time in the parent
     spec = SplitSpec(name, n, FactorSpace.from_dict(space_dict), stream)
     return render_items(spec, seed, render_options, dtype, lo, hi)
 
@@ -196,8 +197,11 @@ def _chunks(specs, done, chunk_size):
             yield spec, lo, min(spec.n, lo + chunk_size)
 
 
-def _results(tasks, workers, seed, render_options, dtype):
-    """Render ``tasks`` in order, in-process or in worker processes (``spirograph.splits.workers``)."""
+def _results(tasks, workers, seed, render_options, dtype, generator):
+    """Render ``tasks`` in order, in-process or in worker processes (``spirograph.splits.workers``).
+
+    ``generator``: where workers import the file's generator (``generators.for_worker``; None for a built-in one).
+    """
     if workers == 1:
         for spec, lo, hi in tasks:
             yield spec, lo, hi, render_items(spec, seed, render_options, dtype, lo, hi)
@@ -207,7 +211,7 @@ def _results(tasks, workers, seed, render_options, dtype):
     def payloads():
         for spec, lo, hi in tasks:
             order.append((spec, lo, hi))
-            yield (spec.space.to_dict(), spec.name, spec.n, spec.stream, seed, render_options, dtype, lo, hi)
+            yield (generator, spec.space.to_dict(), spec.name, spec.n, spec.stream, seed, render_options, dtype, lo, hi)
 
     with workers_mod.Pool(workers) as pool:
         for arrays in pool.map(_render_task, payloads()):
@@ -292,6 +296,8 @@ def generate(
     if compression is not None:
         check_choice("compression", compression, COMPRESSIONS + ("none",))
     space, render_options = resolve_generator(space, generator, resolution, options, n_points=n_points, extent=extent, normalize=normalize)
+    if workers > 1:
+        generators.for_worker(space.spec, workers=workers)  # refused before anything is written
     specs = plan_splits(space, train, test, shifts, render_options)
     if not overwrite and path.exists():
         _drop_published_link_if_free(path)
@@ -474,7 +480,8 @@ def _fill(f, specs, chunk_size, workers, seed, render_options, dtype, progress, 
     total = sum(s.n for s in specs)
     bar = tqdm(total=total, initial=sum(done.values()), unit="img", disable=(None if progress is None else not progress), leave=False)
     try:
-        for spec, lo, hi, arrays in _results(_chunks(specs, done, chunk_size), workers, seed, render_options, dtype):
+        generator = generators.for_worker(specs[0].space.spec, workers=workers) if workers > 1 else None
+        for spec, lo, hi, arrays in _results(_chunks(specs, done, chunk_size), workers, seed, render_options, dtype, generator):
             _signals.check()
             group = f[spec.name]
             _write_chunk(group, lo, hi, arrays)

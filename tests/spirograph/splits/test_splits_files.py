@@ -331,3 +331,25 @@ def test_split_meta_spec_keeps_the_shift(split_file):
     assert spec == split_spec(FactorSpace(), "shift/h_mean-0.3", 24)
     assert spec.shift == ("h_mean", -0.3) and spec.describe_shift()["mean_shift"] == pytest.approx(-0.3)
     assert plain.shift is None and plain.describe_shift() == {}
+
+
+def test_a_generator_registered_at_run_time_renders_with_workers(tmp_path, toy):
+    # The workers import it from its module (tests/toy_generator.py) and register it themselves.
+    one = generate(tmp_path / "w1.h5", seed=3, train=40, test=20, generator="toy", chunk_size=16)
+    two = generate(tmp_path / "w2.h5", seed=3, train=40, test=20, generator="toy", chunk_size=16, workers=2)
+    _assert_same(_datasets(one), _datasets(two))
+
+
+def test_a_generator_workers_cannot_import_is_refused_before_writing(tmp_path, toy):
+    from dataclasses import replace
+
+    from spirograph import generators
+
+    local = replace(toy, name="toy_local", render_fn=lambda factors, **options: toy.render_fn(factors, **options))
+    generators.register(local)
+    try:
+        with pytest.raises(ValueError, match=r"^workers=2: expected 1 for generator 'toy_local': a worker process can only import"):
+            generate(tmp_path / "x.h5", seed=3, train=40, test=20, generator="toy_local", workers=2)
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        generators._REGISTRY.pop("toy_local", None)
