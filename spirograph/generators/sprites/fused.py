@@ -130,6 +130,8 @@ def run(name: str, *args: torch.Tensor, options: tuple[int, float, int]):
     if key not in _BUILT:
         try:
             result = _call(name, args, grid, tau, lobe_count)
+        except torch.OutOfMemoryError:
+            raise  # the kernel was built; the batch does not fit
         except Exception as error:  # any failure to build: torch.compile's errors have no common base class
             reason = one_line(error).split(" Set TORCHDYNAMO_VERBOSE")[0]
             raise bad_value(
