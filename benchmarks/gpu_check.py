@@ -652,15 +652,8 @@ def stage_sprites_render(ctx: Context, limit_s: float) -> dict[str, Any]:
 
     def with_setting(value: str, step: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:
-            before = os.environ.get(compile_switch.ENV)
-            os.environ[compile_switch.ENV] = value
-            try:
+            with compile_switch.setting(value):
                 step()
-            finally:
-                if before is None:
-                    del os.environ[compile_switch.ENV]
-                else:
-                    os.environ[compile_switch.ENV] = before
 
         return run
 

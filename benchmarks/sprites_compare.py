@@ -24,7 +24,6 @@ so only ratios from the same run are meaningful.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import platform
 import statistics
@@ -33,7 +32,8 @@ from pathlib import Path
 
 import torch
 
-from spirograph.generators.sprites import DEFAULT_NUISANCE, DEFAULT_RANGES, fused, render_unchecked
+from spirograph.generators import compile_switch
+from spirograph.generators.sprites import DEFAULT_NUISANCE, DEFAULT_RANGES, render_unchecked
 from spirograph.generators.sprites.reference import render_plain
 
 
@@ -64,23 +64,9 @@ def penalty_step(render_fn, f: dict[str, torch.Tensor], projection: torch.Tensor
     return penalty
 
 
-@contextlib.contextmanager
-def compiled(value: str):
-    """``SPIROGRAPH_COMPILE`` set to ``value`` inside the block, restored after."""
-    before = os.environ.get(fused.ENV)
-    os.environ[fused.ENV] = value
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ[fused.ENV]
-        else:
-            os.environ[fused.ENV] = before
-
-
 def with_setting(value: str, step):
     def run():
-        with compiled(value):
+        with compile_switch.setting(value):
             return step()
 
     return run

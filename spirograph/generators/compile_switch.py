@@ -8,7 +8,9 @@ results record it (``environment.compiled``) because the two paths agree only to
 
 from __future__ import annotations
 
+import contextlib
 import os
+from typing import Iterator
 
 from .._validate import bad_value
 
@@ -21,3 +23,17 @@ def enabled() -> bool:
     if value not in ("0", "1"):
         raise bad_value(ENV, value, "0 (eager renderer, the default) or 1 (fused kernels built by torch.compile)")
     return value == "1"
+
+
+@contextlib.contextmanager
+def setting(value: str) -> Iterator[None]:
+    """``SPIROGRAPH_COMPILE`` set to ``value`` ("0" or "1") inside the block and restored after (benchmarks that time both)."""
+    before = os.environ.get(ENV)
+    os.environ[ENV] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[ENV]
+        else:
+            os.environ[ENV] = before
